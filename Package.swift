@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+// NovaCron control plane: shared libraries, services and tests. Layout: ../shared/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "NovaCron",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "novacron-devbroker", targets: ["DevBroker"]),
+        .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
+        .library(name: "NovaCore", targets: ["NovaCore"]),
+        .library(name: "NovaBus", targets: ["NovaBus"]),
+        .library(name: "NovaStore", targets: ["NovaStore"]),
+        .library(name: "NovaService", targets: ["NovaService"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "NovaProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/NovaProto"),
+        .target(
+            name: "NovaCore",
+            dependencies: ["NovaProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/NovaCore"),
+        .target(
+            name: "NovaBus",
+            dependencies: ["CRdKafka", "NovaCore", "NovaProto", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/NovaBus"),
+        .target(
+            name: "NovaStore",
+            dependencies: [
+                "NovaCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/NovaStore"),
+        .target(
+            name: "NovaService",
+            dependencies: [
+                "NovaCore", "NovaProto", "NovaBus", "NovaStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Shared/NovaService"),
+        .executableTarget(
+            name: "DevBroker",
+            dependencies: ["NovaBus", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Services/DevBroker"),
+        .executableTarget(
+            name: "BenchBus",
+            dependencies: ["NovaBus", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Services/BenchBus"),
+        // A minimal service built on NovaService that integration tests run as a child process
+        // (to SIGKILL it, restart it, run two replicas). It is test infrastructure, not a product.
+        .executableTarget(
+            name: "NovaFixtureService",
+            dependencies: ["NovaService", "NovaCore", "NovaProto"],
+            path: "Tests/Fixture"),
+        .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "NovaBus", "NovaStore", "NovaService", "NovaCore", "NovaProto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
+    ]
+)
