@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "NovaCron",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "novacron-devbroker", targets: ["DevBroker"]),
         .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "NovaCore", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Shared/NovaStore"),
         .target(

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import NovaBus
+import NovaCore
+
+/// `novacron-devbroker`: hosts librdkafka's mock Kafka cluster for `make run` and `make test`.
+@main
+struct DevBroker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "novacron-devbroker",
+        abstract: "Run an in-memory Kafka cluster (librdkafka's mock cluster) with every NovaCron topic.",
+        discussion: """
+            Prints the bootstrap list on stdout and writes it to --bootstrap-file, writes the control
+            port to --control-file, and runs until SIGTERM or SIGINT. Data is kept in memory only.
+            """)
+
+    @Option(help: "Number of brokers (1 to 10).")
+    var brokers: Int = 3
+
+    @Option(help: "File to write the bootstrap list to.")
+    var bootstrapFile: String = ".run/kafka.bootstrap"
+
+    @Option(help: "File to write the control port to (fault injection; see DevBrokerControl).")
+    var controlFile: String = ".run/kafka.control"
+
+    func validate() throws {
+        guard (1...10).contains(brokers) else { throw ValidationError("--brokers must be between 1 and 10, got \(brokers)") }
+    }
+
+    func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let cluster: MockKafkaCluster
+        do {
+            cluster = try MockKafkaCluster(brokers: brokers)
+        } catch {
+            FileHandle.standardError.write(Data("novacron-devbroker: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let control = try ControlServer(cluster: cluster)
+        try write(cluster.bootstrapServers, to: bootstrapFile)
+        try write(String(control.port), to: controlFile)
+        print(cluster.bootstrapServers)
+        FileHandle.standardError.write(
+            Data(
+                "novacron-devbroker: \(brokers) brokers, \(TopicCatalog.all.count) topics, control port \(control.port)\n"
+                    .utf8))
+
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let done = DispatchSemaphore(value: 0)
+        let sources = [SIGTERM, SIGINT].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            return source
+        }
+        done.wait()
+        _ = sources
+        try? FileManager.default.removeItem(atPath: bootstrapFile)
+        try? FileManager.default.removeItem(atPath: controlFile)
+        FileHandle.standardError.write(Data("novacron-devbroker: stopped\n".utf8))
+        withExtendedLifetime(cluster) {}
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}

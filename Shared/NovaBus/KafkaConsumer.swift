@@ -1,0 +1,344 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A member of a Kafka consumer group, delivering records as an `AsyncSequence`.
+///
+/// At-least-once: `enable.auto.offset.store=false`, so an offset is committed only after the
+/// caller stores it with `storeOffset(_:)` (once its handler has succeeded); librdkafka commits
+/// stored offsets every `auto.commit.interval.ms`, on rebalance, and on `close()`.
+///
+/// Polling runs on a dedicated thread with `rd_kafka_consume_batch_queue`, and the async
+/// iterator takes whole batches from it, so there is one continuation per batch rather than
+/// per record, and no librdkafka wait runs on the cooperative pool.
+public final class KafkaConsumer: Sendable, AsyncSequence {
+    public typealias Element = KafkaMessage
+
+    public static let defaultProperties: [(String, String)] = [
+        ("enable.auto.offset.store", "false"),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "500"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ]
+
+    private let handle: RdKafkaHandle
+    private let context: KafkaClientContext
+    private let poller: ConsumerPoller
+    public let groupID: String
+    public let topics: [String]
+    public let configuration: KafkaConfiguration
+
+    /// Joins `groupID` and subscribes to `topics`.
+    public init(
+        configuration: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500,
+        logger: Logger = Logger(label: "novacron.bus.consumer")
+    ) throws(KafkaError) {
+        self.configuration = configuration
+        self.groupID = groupID
+        self.topics = topics
+        let context = KafkaClientContext(logger: logger)
+        var defaults = Self.defaultProperties
+        defaults.append(("group.id", groupID))
+        let conf = try configuration.makeConf(defaults: defaults)
+        context.install(on: conf)
+        self.context = context
+        let handle = RdKafkaHandle(pointer: try makeClient(type: RD_KAFKA_CONSUMER, conf: conf))
+        self.handle = handle
+        rd_kafka_poll_set_consumer(handle.pointer)
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
+        for topic in topics {
+            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let err = rd_kafka_subscribe(handle.pointer, list)
+        rd_kafka_topic_partition_list_destroy(list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd_kafka_destroy(handle.pointer)
+            throw .consumer(code: err.rawValue, reason: KafkaError.errorString(err))
+        }
+        self.poller = ConsumerPoller(handle: handle, batchSize: batchSize, logger: logger)
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(poller: poller) }
+
+    /// Pulls batches from the poller and hands out one record at a time.
+    public struct Iterator: AsyncIteratorProtocol {
+        let poller: ConsumerPoller
+        var buffer: [KafkaMessage] = []
+        var position = 0
+
+        public mutating func next() async throws -> KafkaMessage? {
+            if position < buffer.count {
+                defer { position += 1 }
+                return buffer[position]
+            }
+            guard let batch = try await poller.nextBatch() else { return nil }
+            buffer = batch
+            position = 1
+            return batch[0]
+        }
+
+        /// The rest of the current batch, or the next batch: for handlers that work in bulk.
+        public mutating func nextBatch() async throws -> [KafkaMessage]? {
+            if position < buffer.count {
+                defer { position = buffer.count }
+                return Array(buffer[position...])
+            }
+            guard let batch = try await poller.nextBatch() else { return nil }
+            buffer = batch
+            position = batch.count
+            return batch
+        }
+    }
+
+    /// Marks `message` processed: its offset + 1 will be committed. Call only after the
+    /// message's effects are durable. A partition no longer assigned to this member is
+    /// ignored (the new owner re-reads from the last commit: at-least-once).
+    public func storeOffset(_ message: KafkaMessage) {
+        storeOffsets([message])
+    }
+
+    /// Stores the highest offset per partition among `messages`.
+    public func storeOffsets(_ messages: [KafkaMessage]) {
+        var highest: [PartitionKey: Int64] = [:]
+        for m in messages {
+            let key = PartitionKey(topic: m.topic, partition: m.partition)
+            highest[key] = Swift.max(highest[key] ?? -1, m.offset)
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(highest.count))
+        for (key, offset) in highest {
+            rd_kafka_topic_partition_list_add(list, key.topic, key.partition).pointee.offset = offset + 1
+        }
+        _ = poller.withOpenHandle { handle in rd_kafka_offsets_store(handle.pointer, list) }
+        rd_kafka_topic_partition_list_destroy(list)
+    }
+
+    /// Commits stored offsets now and waits for the broker's answer (normally they are
+    /// committed in the background).
+    public func commitStoredOffsets() async throws(KafkaError) {
+        let poller = poller
+        let err = await offloadBlocking {
+            poller.withOpenHandle { handle in rd_kafka_commit(handle.pointer, nil, 0) } ?? RD_KAFKA_RESP_ERR__DESTROY
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            throw .consumer(code: err.rawValue, reason: KafkaError.errorString(err))
+        }
+    }
+
+    /// Records behind the high watermark per assigned partition, from librdkafka's cached
+    /// watermarks (no broker round trip).
+    public func lag() async -> [PartitionLag] {
+        let poller = poller
+        return await offloadBlocking { poller.withOpenHandle { handle in
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(handle.pointer, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
+                return []
+            }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            _ = rd_kafka_position(handle.pointer, assignment)
+            var result: [PartitionLag] = []
+            for i in 0..<Int(assignment.pointee.cnt) {
+                let element = assignment.pointee.elems[i]
+                var low: Int64 = 0
+                var high: Int64 = 0
+                guard
+                    rd_kafka_get_watermark_offsets(handle.pointer, element.topic, element.partition, &low, &high)
+                        == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0
+                else { continue }
+                let position = element.offset >= 0 ? element.offset : low
+                result.append(
+                    PartitionLag(topic: String(cString: element.topic), partition: element.partition, lag: Swift.max(0, high - position)))
+            }
+            return result
+        } ?? [] }
+    }
+
+    /// The partitions currently assigned to this member.
+    public func assignment() async -> [PartitionKey] {
+        let poller = poller
+        return await offloadBlocking { poller.withOpenHandle { handle in
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            guard rd_kafka_assignment(handle.pointer, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
+                return []
+            }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            return (0..<Int(assignment.pointee.cnt)).map { i in
+                let e = assignment.pointee.elems[i]
+                return PartitionKey(topic: String(cString: e.topic), partition: e.partition)
+            }
+        } ?? [] }
+    }
+
+    /// Leaves the group: stops polling, commits stored offsets, revokes partitions cleanly.
+    /// Iteration ends (returns nil). Safe to call more than once.
+    public func close() async {
+        let poller = poller
+        await offloadBlocking { poller.close() }
+    }
+
+    /// The most recent client-level error librdkafka reported, if any.
+    public var lastError: String? { context.lastErrorDescription }
+
+    deinit {
+        poller.close()
+    }
+}
+
+/// A topic partition.
+public struct PartitionKey: Hashable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// How far a member is behind on one partition.
+public struct PartitionLag: Hashable, Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var lag: Int64
+}
+
+/// Owns the consumer's polling thread. A request for the next batch parks on a condition
+/// until the thread has one; the thread polls only while a request is waiting, so records
+/// are never fetched ahead of what the iterator will take.
+final class ConsumerPoller: Sendable {
+    private enum Phase { case running, closing, closed }
+
+    private struct State {
+        var phase = Phase.running
+        var waiter: CheckedContinuation<[KafkaMessage]?, Error>?
+    }
+
+    private let handle: RdKafkaHandle
+    private let batchSize: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(handle: RdKafkaHandle, batchSize: Int, logger: Logger) {
+        self.handle = handle
+        self.batchSize = batchSize
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "novacron-consumer-poll"
+        thread.start()
+    }
+
+    /// Runs `body` with the client handle while it is alive; nil once the consumer is destroyed.
+    /// The lock keeps destruction from overlapping the call.
+    func withOpenHandle<T>(_ body: (RdKafkaHandle) -> T) -> T? {
+        state.withLock { state in state.phase == .closed ? nil : body(handle) }
+    }
+
+    func nextBatch() async throws -> [KafkaMessage]? {
+        try await withCheckedThrowingContinuation { continuation in
+            let accepted = state.withLock { state -> Bool in
+                guard state.phase == .running, state.waiter == nil else { return false }
+                state.waiter = continuation
+                return true
+            }
+            if accepted { wakeup.signal() } else { continuation.resume(returning: nil) }
+        }
+    }
+
+    /// Blocking: ends polling, closes the consumer (committing stored offsets) and destroys it.
+    func close() {
+        let shouldWait = state.withLock { state -> Bool in
+            if state.phase != .running { return state.phase == .closing }
+            state.phase = .closing
+            return true
+        }
+        guard shouldWait else { return }
+        wakeup.signal()
+        finished.wait()
+        finished.signal()
+    }
+
+    private func run() {
+        let queue = rd_kafka_queue_get_consumer(handle.pointer)
+        var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: batchSize)
+        var topicNames: [OpaquePointer: String] = [:]
+        while true {
+            wakeup.wait()
+            var batch: [KafkaMessage] = []
+            while batch.isEmpty {
+                if state.withLock({ $0.phase }) != .running { break }
+                let count = rd_kafka_consume_batch_queue(queue, 100, &raw, batchSize)
+                if count <= 0 { continue }
+                batch.reserveCapacity(count)
+                for i in 0..<count {
+                    guard let m = raw[i] else { continue }
+                    defer { rd_kafka_message_destroy(m) }
+                    if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                        logger.warning("Kafka consumer event: \(KafkaError.errorString(m.pointee.err))")
+                        continue
+                    }
+                    batch.append(copy(m, topicNames: &topicNames))
+                }
+            }
+            let waiter = state.withLock { state -> CheckedContinuation<[KafkaMessage]?, Error>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            if batch.isEmpty {
+                waiter?.resume(returning: nil)
+                break
+            }
+            waiter?.resume(returning: batch)
+        }
+        rd_kafka_queue_destroy(queue)
+        let err = rd_kafka_consumer_close(handle.pointer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Kafka consumer close: \(KafkaError.errorString(err))")
+        }
+        let waiter = state.withLock { state -> CheckedContinuation<[KafkaMessage]?, Error>? in
+            state.phase = .closed
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        rd_kafka_destroy(handle.pointer)
+        waiter?.resume(returning: nil)
+        finished.signal()
+    }
+
+    private func copy(_ m: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]) -> KafkaMessage {
+        let rkt = m.pointee.rkt!
+        let topic: String
+        if let cached = topicNames[rkt] {
+            topic = cached
+        } else {
+            topic = String(cString: rd_kafka_topic_name(rkt))
+            topicNames[rkt] = topic
+        }
+        let value = m.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.pointee.len)) } ?? []
+        let key = m.pointee.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.pointee.key_len)) }
+        var headers: [KafkaHeader] = []
+        var hdrs: OpaquePointer?
+        if rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var valuePointer: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(hdrs, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(name: String(cString: name!), value: bytes))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(m, &timestampType)
+        return KafkaMessage(
+            topic: topic, partition: m.pointee.partition, offset: m.pointee.offset, key: key, value: value,
+            headers: headers, timestampMillis: timestamp)
+    }
+}

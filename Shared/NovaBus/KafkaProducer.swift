@@ -1,0 +1,258 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// An idempotent Kafka producer whose sends complete when the broker acknowledges them.
+///
+/// Defaults: `enable.idempotence=true`, `acks=all` (no loss, no duplicates from retries, order
+/// kept per partition), `linger.ms=1` so a lone `send` is not held back for batching. Delivery
+/// reports are served by a dedicated poll thread; each `send` awaits its report. A batch send
+/// enqueues every record first, then resumes once when the last report arrives.
+public final class KafkaProducer: Sendable {
+    public static let defaultProperties: [(String, String)] = [
+        ("enable.idempotence", "true"),
+        ("acks", "all"),
+        ("linger.ms", "1"),
+        ("message.timeout.ms", "30000"),
+    ]
+
+    private let handle: RdKafkaHandle
+    private let context: KafkaClientContext
+    private let poller: PollThread
+    private let closed = Atomic<Bool>(false)
+    public let configuration: KafkaConfiguration
+
+    public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "novacron.bus.producer")) throws(KafkaError) {
+        self.configuration = configuration
+        let context = KafkaClientContext(logger: logger)
+        let conf = try configuration.makeConf(defaults: Self.defaultProperties)
+        context.install(on: conf)
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+            guard let message, let opaque = message.pointee._private else { return }
+            let ticket = Unmanaged<DeliveryTicket>.fromOpaque(opaque).takeRetainedValue()
+            let m = message.pointee
+            if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                ticket.group.complete(ticket.index, .success((m.partition, m.offset)))
+            } else {
+                ticket.group.complete(
+                    ticket.index, .failure(.delivery(code: m.err.rawValue, reason: KafkaError.errorString(m.err))))
+            }
+        }
+        self.context = context
+        self.handle = RdKafkaHandle(pointer: try makeClient(type: RD_KAFKA_PRODUCER, conf: conf))
+        self.poller = PollThread(name: "novacron-producer-poll", handle: handle)
+    }
+
+    /// Produces one record and returns where it landed once the broker acknowledged it.
+    @discardableResult
+    public func send(_ message: OutgoingMessage) async throws(KafkaError) -> DeliveryReport {
+        try await send([message])[0].get()
+    }
+
+    /// Produces records in order and returns each one's outcome, in the same order, once all
+    /// are acknowledged or failed. Records with the same key keep their order.
+    public func send(_ messages: [OutgoingMessage]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {
+        if closed.load(ordering: .relaxed) { throw .closed }
+        if messages.isEmpty { return [] }
+        let group = DeliveryGroup(topics: messages.map(\.topic))
+        for (index, message) in messages.enumerated() {
+            while true {
+                let ticket = Unmanaged.passRetained(DeliveryTicket(group: group, index: index))
+                let code = enqueue(message, opaque: ticket.toOpaque())
+                if code == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+                ticket.release()
+                if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                    // The local queue drains as the poll thread serves reports; back off briefly.
+                    try? await Task.sleep(for: .milliseconds(1))
+                    continue
+                }
+                group.complete(index, .failure(.delivery(code: code.rawValue, reason: KafkaError.errorString(code))))
+                break
+            }
+        }
+        return await group.wait()
+    }
+
+    /// Produces records and throws the first failure, if any.
+    public func sendAll(_ messages: [OutgoingMessage]) async throws(KafkaError) {
+        for result in try await send(messages) { _ = try result.get() }
+    }
+
+    private func enqueue(_ message: OutgoingMessage, opaque: UnsafeMutableRawPointer) -> rd_kafka_resp_err_t {
+        var headers: OpaquePointer? = nil
+        if !message.headers.isEmpty {
+            headers = rd_kafka_headers_new(message.headers.count)
+            for header in message.headers {
+                header.value.withUnsafeBytes { value in
+                    _ = rd_kafka_header_add(headers, header.name, -1, value.baseAddress, value.count)
+                }
+            }
+        }
+        let error: OpaquePointer? = message.topic.withCString { topic in
+            message.value.withUnsafeBytes { value in
+                withOptionalBytes(message.key) { key in
+                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+                    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    vus[0].u.cstr = topic
+                    vus[1].vtype = RD_KAFKA_VTYPE_VALUE
+                    vus[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    vus[1].u.mem.size = value.count
+                    vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    vus[2].u.i = RD_KAFKA_MSG_F_COPY
+                    vus[3].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    vus[3].u.ptr = opaque
+                    var count = 4
+                    if let key {
+                        vus[count].vtype = RD_KAFKA_VTYPE_KEY
+                        vus[count].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                        vus[count].u.mem.size = key.count
+                        count += 1
+                    }
+                    if let headers {
+                        vus[count].vtype = RD_KAFKA_VTYPE_HEADERS
+                        vus[count].u.headers = headers
+                        count += 1
+                    }
+                    return rd_kafka_produceva(handle.pointer, vus, count)
+                }
+            }
+        }
+        guard let error else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+        let code = rd_kafka_error_code(error)
+        rd_kafka_error_destroy(error)
+        if let headers { rd_kafka_headers_destroy(headers) }
+        return code
+    }
+
+    /// Checks that a broker answers within `timeoutMillis` and returns the topics it knows.
+    public func topicNames(timeoutMillis: Int32 = 5000) async throws(KafkaError) -> [String] {
+        let handle = handle
+        let result = await offloadBlocking { fetchTopicNames(handle, timeoutMillis: timeoutMillis) }
+        switch result {
+        case .success(let names): return names
+        case .failure(let code):
+            throw .brokerUnreachable(
+                brokers: configuration.brokers, timeoutMillis: Int(timeoutMillis),
+                detail: context.lastErrorDescription ?? KafkaError.errorString(code.code))
+        }
+    }
+
+    /// Records enqueued but not yet acknowledged.
+    public var outstanding: Int { Int(rd_kafka_outq_len(handle.pointer)) }
+
+    /// Waits up to `timeoutMillis` for every outstanding record to be acknowledged.
+    public func flush(timeoutMillis: Int32 = 10000) async -> Bool {
+        let handle = handle
+        return await offloadBlocking { rd_kafka_flush(handle.pointer, timeoutMillis) == RD_KAFKA_RESP_ERR_NO_ERROR }
+    }
+
+    /// Flushes, then stops the poll thread and destroys the client. Records still unacknowledged
+    /// after the flush timeout are purged and their senders get a delivery error.
+    public func close(flushTimeoutMillis: Int32 = 10000) async {
+        guard closed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let handle = handle
+        let poller = poller
+        await offloadBlocking {
+            if rd_kafka_flush(handle.pointer, flushTimeoutMillis) != RD_KAFKA_RESP_ERR_NO_ERROR {
+                _ = rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                _ = rd_kafka_flush(handle.pointer, 1000)
+            }
+            poller.stop()
+            rd_kafka_destroy(handle.pointer)
+        }
+    }
+
+    deinit {
+        if !closed.load(ordering: .relaxed) {
+            poller.stop()
+            rd_kafka_destroy(handle.pointer)
+        }
+    }
+}
+
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    guard let bytes else { return body(nil) }
+    return bytes.withUnsafeBytes { body($0) }
+}
+
+/// The outcomes of one batch of sends, resumed once when the last report arrives.
+final class DeliveryGroup: Sendable {
+    private struct State {
+        var outcomes: [Result<(Int32, Int64), KafkaError>?]
+        var remaining: Int
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let topics: [String]
+    private let state: Mutex<State>
+
+    init(topics: [String]) {
+        self.topics = topics
+        self.state = Mutex(State(outcomes: Array(repeating: nil, count: topics.count), remaining: topics.count))
+    }
+
+    func complete(_ index: Int, _ outcome: Result<(Int32, Int64), KafkaError>) {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            guard state.outcomes[index] == nil else { return nil }
+            state.outcomes[index] = outcome
+            state.remaining -= 1
+            if state.remaining == 0, let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    func wait() async -> [Result<DeliveryReport, KafkaError>] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state in
+                if state.remaining == 0 { return true }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+        let outcomes = state.withLock { $0.outcomes }
+        return outcomes.enumerated().map { index, outcome in
+            outcome!.map { DeliveryReport(topic: topics[index], partition: $0.0, offset: $0.1) }
+        }
+    }
+}
+
+/// The per-record opaque pointer handed to librdkafka; released by the delivery callback.
+final class DeliveryTicket: Sendable {
+    let group: DeliveryGroup
+    let index: Int
+
+    init(group: DeliveryGroup, index: Int) {
+        self.group = group
+        self.index = index
+    }
+}
+
+/// A dedicated thread serving a producer's delivery reports and events (`rd_kafka_poll`), so
+/// no librdkafka wait ever runs on the cooperative pool.
+final class PollThread: Sendable {
+    private let running = Atomic<Bool>(true)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(name: String, handle: RdKafkaHandle) {
+        let thread = Thread { [self] in
+            while running.load(ordering: .relaxed) {
+                rd_kafka_poll(handle.pointer, 50)
+            }
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Stops the loop and waits for the thread to leave librdkafka. Blocking.
+    func stop() {
+        guard running.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return }
+        finished.wait()
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+import PostgresNIO
+
+/// Creates a service's login role and schema with an administrator's connection, so that the
+/// role owns its schema and can reach nothing else: no grants on other schemas, `public`
+/// closed to it, its `search_path` pinned to its own schema.
+///
+/// Idempotent, and serialised with an advisory lock so replicas may all run it at start.
+/// In production a DBA or operator (e.g. CloudNativePG) may do the same instead.
+public struct SchemaProvisioner: Sendable {
+    public let admin: PostgresSettings
+    public let logger: Logger
+
+    public init(admin: PostgresSettings, logger: Logger) {
+        self.admin = admin
+        self.logger = logger
+    }
+
+    public func provision(schema: SchemaName, password: String) async throws(StoreError) {
+        let role = schema.role
+        let quotedPassword = "'" + password.replacingOccurrences(of: "'", with: "''") + "'"
+        let statements = [
+            """
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(role)') THEN
+                CREATE ROLE \(role) LOGIN PASSWORD \(quotedPassword) NOSUPERUSER NOCREATEDB NOCREATEROLE;
+              END IF;
+            END $$
+            """,
+            "ALTER ROLE \(role) WITH LOGIN PASSWORD \(quotedPassword)",
+            "CREATE SCHEMA IF NOT EXISTS \(schema.value) AUTHORIZATION \(role)",
+            "ALTER SCHEMA \(schema.value) OWNER TO \(role)",
+            "REVOKE ALL ON SCHEMA \(schema.value) FROM PUBLIC",
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+            "ALTER ROLE \(role) SET search_path = \(schema.value)",
+            "GRANT CONNECT ON DATABASE \"\(admin.database)\" TO \(role)",
+        ]
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: admin.host, port: admin.port, username: admin.username, password: admin.password,
+                    database: admin.database, tls: .disable),
+                id: 1, logger: logger)
+            defer { Task { try? await connection.close() } }
+            try await connection.query("SELECT pg_advisory_lock(\(SchemaName.provisioningLock))", logger: logger)
+            do {
+                for statement in statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(SchemaName.provisioningLock))", logger: logger)
+                throw error
+            }
+            try await connection.query("SELECT pg_advisory_unlock(\(SchemaName.provisioningLock))", logger: logger)
+            logger.info("provisioned schema \(schema) for role \(role)")
+        } catch {
+            throw StoreError(error, connectingTo: admin)
+        }
+    }
+}
+
+extension SchemaName {
+    /// The advisory lock serialising role and schema creation across every service.
+    static let provisioningLock: Int64 = 0x4e4f_5641_5052_4f56
+}

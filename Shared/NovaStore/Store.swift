@@ -1,0 +1,148 @@
+import NIOCore
+import Logging
+import PostgresNIO
+
+/// A service's view of Postgres: its own schema, reached through its own role.
+///
+/// `prepare()` applies NovaStore's tables (inbox, outbox) and then the service's migrations.
+/// Handlers work through `withTransaction`, whose `StoreTransaction` has the inbox, the outbox
+/// and plain queries, all committed together.
+public final class Store: Sendable {
+    public let client: PostgresClient
+    public let schema: SchemaName
+    public let settings: PostgresSettings
+    let logger: Logger
+
+    /// Builds the client; run `client.run()` (or list `client` first in a ServiceGroup).
+    public init(settings: PostgresSettings, schema: SchemaName, logger: Logger) {
+        self.settings = settings
+        self.schema = schema
+        self.logger = logger
+        self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
+    }
+
+    /// Connects once with a plain connection to fail fast with a clear message (wrong password,
+    /// unknown database, unreachable server) instead of waiting on the pool.
+    public static func checkConnection(_ settings: PostgresSettings, logger: Logger) async throws(StoreError) {
+        do {
+            var configuration = PostgresConnection.Configuration(
+                host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+                database: settings.database, tls: .disable)
+            configuration.options.connectTimeout = .seconds(5)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            throw StoreError(error, connectingTo: settings)
+        }
+    }
+
+    /// Applies NovaStore's own migrations, then `migrations` (component = the schema name).
+    public func prepare(migrations: [Migration]) async throws(StoreError) {
+        let migrator = Migrator(schema: schema, logger: logger)
+        try await migrator.migrate(Self.platformMigrations, component: "novastore", on: client)
+        try await migrator.migrate(migrations, component: schema.value, on: client)
+    }
+
+    /// Runs `body` in one transaction with `search_path` set to this schema; commits if it
+    /// returns, rolls back if it throws.
+    public func withTransaction<T: Sendable>(_ body: (StoreTransaction) async throws -> T) async throws -> T {
+        let schema = schema
+        let logger = logger
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema.value)"), logger: logger)
+            return try await body(StoreTransaction(connection: connection, logger: logger))
+        }
+    }
+
+    /// Runs a query outside a transaction (health checks, metrics).
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await client.query(query, logger: logger)
+    }
+
+    /// Inbox and outbox: the tables every service has.
+    static let platformMigrations = [
+        Migration(
+            version: 1, name: "inbox",
+            sql: """
+                CREATE TABLE inbox (
+                  event_id text PRIMARY KEY,
+                  event_type text NOT NULL,
+                  source_topic text NOT NULL,
+                  source_partition int NOT NULL,
+                  source_offset bigint NOT NULL,
+                  received_at timestamptz NOT NULL DEFAULT now())
+                """),
+        Migration(
+            version: 2, name: "outbox",
+            sql: """
+                CREATE TABLE outbox (
+                  seq bigserial PRIMARY KEY,
+                  event_id text NOT NULL UNIQUE,
+                  topic text NOT NULL,
+                  key text NOT NULL,
+                  event_type text NOT NULL,
+                  envelope bytea NOT NULL,
+                  created_at timestamptz NOT NULL DEFAULT now(),
+                  published_at timestamptz);
+                CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+                """),
+    ]
+}
+
+/// One open transaction of a handler: inbox, outbox and queries on the service's schema.
+public struct StoreTransaction {
+    public let connection: PostgresConnection
+    public let logger: Logger
+
+    /// Records `eventID` as processed. Returns false when it already was: the caller must then
+    /// skip the event (it is a redelivery) and just store its offset.
+    public func claimInbox(
+        eventID: String, type: String, topic: String, partition: Int32, offset: Int64
+    ) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            INSERT INTO inbox (event_id, event_type, source_topic, source_partition, source_offset)
+            VALUES (\(eventID), \(type), \(topic), \(Int(partition)), \(offset))
+            ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Appends events to the outbox in one statement; the relay publishes them after commit,
+    /// in `seq` order.
+    public func appendOutbox(_ records: [OutboxRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO outbox (event_id, topic, key, event_type, envelope)
+            SELECT * FROM unnest(\(records.map(\.eventID))::text[], \(records.map(\.topic))::text[],
+                                 \(records.map(\.key))::text[], \(records.map(\.eventType))::text[],
+                                 \(records.map { ByteBuffer(bytes: $0.envelope) })::bytea[])
+            """, logger: logger)
+    }
+
+    /// Runs any query inside this transaction.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await connection.query(query, logger: logger)
+    }
+}
+
+/// An event waiting in the outbox: a serialized envelope and where it goes.
+public struct OutboxRecord: Sendable, Hashable {
+    public var eventID: String
+    public var topic: String
+    public var key: String
+    public var eventType: String
+    public var envelope: [UInt8]
+
+    public init(eventID: String, topic: String, key: String, eventType: String, envelope: [UInt8]) {
+        self.eventID = eventID
+        self.topic = topic
+        self.key = key
+        self.eventType = eventType
+        self.envelope = envelope
+    }
+}

@@ -1,0 +1,47 @@
+import PostgresNIO
+
+/// A Postgres failure phrased for an operator. PostgresNIO hides server details from
+/// `PSQLError.description` on purpose; this type pulls out the SQLSTATE and message.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var sqlState: String?
+    public var message: String
+
+    public init(sqlState: String? = nil, message: String) {
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    /// Wraps any error from PostgresNIO (or passes a StoreError through).
+    public init(_ error: any Error, connectingTo settings: PostgresSettings? = nil) {
+        if let storeError = error as? StoreError {
+            self = storeError
+            return
+        }
+        let target = settings.map { " (\($0))" } ?? ""
+        if let psql = error as? PSQLError {
+            let state = psql.serverInfo?[.sqlState]
+            let serverMessage = psql.serverInfo?[.message]
+            switch state {
+            case "28P01", "28000":
+                self.init(sqlState: state, message: "Postgres authentication failed for user '\(settings?.username ?? "?")'\(target): \(serverMessage ?? "password rejected"); check POSTGRES_URL")
+            case "3D000":
+                self.init(sqlState: state, message: "Postgres database does not exist\(target): \(serverMessage ?? "")")
+            case .some(let state):
+                self.init(sqlState: state, message: "Postgres error \(state): \(serverMessage ?? "\(psql.code)")")
+            case nil:
+                let underlying = psql.underlying.map { String(describing: $0) } ?? "\(psql.code)"
+                self.init(message: "cannot reach Postgres\(target): \(underlying)")
+            }
+            return
+        }
+        self.init(message: "Postgres\(target): \(error)")
+    }
+
+    /// True for failures worth retrying: serialization failures, deadlocks, lost connections.
+    public var isTransient: Bool {
+        guard let sqlState else { return true }
+        return sqlState == "40001" || sqlState == "40P01" || sqlState.hasPrefix("08") || sqlState == "57P01"
+    }
+
+    public var description: String { message }
+}
