@@ -28,7 +28,6 @@ struct DevBroker: ParsableCommand {
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
         let cluster: MockKafkaCluster
         do {
             cluster = try MockKafkaCluster(brokers: brokers)
@@ -39,7 +38,7 @@ struct DevBroker: ParsableCommand {
         let control = try ControlServer(cluster: cluster)
         try write(cluster.bootstrapServers, to: bootstrapFile)
         try write(String(control.port), to: controlFile)
-        print(cluster.bootstrapServers)
+        FileHandle.standardOutput.write(Data((cluster.bootstrapServers + "\n").utf8))
         FileHandle.standardError.write(
             Data(
                 "novacron-devbroker: \(brokers) brokers, \(TopicCatalog.all.count) topics, control port \(control.port)\n"

@@ -172,6 +172,12 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         } ?? [] }
     }
 
+    /// Ends iteration without leaving the group: a pending `next()` returns nil, and offsets
+    /// of work still in flight can be stored before `close()` commits them.
+    public func stopFetching() {
+        poller.stopFetching()
+    }
+
     /// Leaves the group: stops polling, commits stored offsets, revokes partitions cleanly.
     /// Iteration ends (returns nil). Safe to call more than once.
     public func close() async {
@@ -207,11 +213,15 @@ public struct PartitionLag: Hashable, Sendable {
     public var lag: Int64
 }
 
-/// Owns the consumer's polling thread. A request for the next batch parks on a condition
-/// until the thread has one; the thread polls only while a request is waiting, so records
-/// are never fetched ahead of what the iterator will take.
+/// Owns the consumer's polling thread. A request for the next batch parks until the thread
+/// has one; the thread polls only while a request is waiting, so records are never fetched
+/// ahead of what the iterator will take (librdkafka prefetches internally).
+///
+/// Phases: running -> stopped (no more batches; the handle stays open so offsets of in-flight
+/// work can still be stored) -> closing -> closed (consumer closed, offsets committed, handle
+/// destroyed).
 final class ConsumerPoller: Sendable {
-    private enum Phase { case running, closing, closed }
+    private enum Phase: Comparable { case running, stopped, closing, closed }
 
     private struct State {
         var phase = Phase.running
@@ -251,17 +261,35 @@ final class ConsumerPoller: Sendable {
         }
     }
 
+    /// Ends iteration (a waiting `next()` returns nil) but keeps the consumer open.
+    func stopFetching() {
+        let changed = state.withLock { state -> Bool in
+            guard state.phase == .running else { return false }
+            state.phase = .stopped
+            return true
+        }
+        if changed { wakeup.signal() }
+    }
+
     /// Blocking: ends polling, closes the consumer (committing stored offsets) and destroys it.
     func close() {
-        let shouldWait = state.withLock { state -> Bool in
-            if state.phase != .running { return state.phase == .closing }
+        let owner = state.withLock { state -> Bool in
+            guard state.phase < .closing else { return false }
             state.phase = .closing
             return true
         }
-        guard shouldWait else { return }
-        wakeup.signal()
+        if owner { wakeup.signal() }
         finished.wait()
         finished.signal()
+    }
+
+    private var phase: Phase { state.withLock { $0.phase } }
+
+    private func takeWaiter() -> CheckedContinuation<[KafkaMessage]?, Error>? {
+        state.withLock { state in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
     }
 
     private func run() {
@@ -270,9 +298,9 @@ final class ConsumerPoller: Sendable {
         var topicNames: [OpaquePointer: String] = [:]
         while true {
             wakeup.wait()
+            if phase >= .closing { break }
             var batch: [KafkaMessage] = []
-            while batch.isEmpty {
-                if state.withLock({ $0.phase }) != .running { break }
+            while batch.isEmpty && phase == .running {
                 let count = rd_kafka_consume_batch_queue(queue, 100, &raw, batchSize)
                 if count <= 0 { continue }
                 batch.reserveCapacity(count)
@@ -286,31 +314,20 @@ final class ConsumerPoller: Sendable {
                     batch.append(copy(m, topicNames: &topicNames))
                 }
             }
-            let waiter = state.withLock { state -> CheckedContinuation<[KafkaMessage]?, Error>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            if batch.isEmpty {
-                waiter?.resume(returning: nil)
-                break
-            }
-            waiter?.resume(returning: batch)
+            // Records fetched after a stop are not handed out; their offsets are not stored,
+            // so the group re-delivers them (at-least-once).
+            takeWaiter()?.resume(returning: batch.isEmpty || phase != .running ? nil : batch)
         }
+        takeWaiter()?.resume(returning: nil)
         rd_kafka_queue_destroy(queue)
         let err = rd_kafka_consumer_close(handle.pointer)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("Kafka consumer close: \(KafkaError.errorString(err))")
         }
-        let waiter = state.withLock { state -> CheckedContinuation<[KafkaMessage]?, Error>? in
-            state.phase = .closed
-            defer { state.waiter = nil }
-            return state.waiter
-        }
+        state.withLock { $0.phase = .closed }
         rd_kafka_destroy(handle.pointer)
-        waiter?.resume(returning: nil)
         finished.signal()
     }
-
     private func copy(_ m: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]) -> KafkaMessage {
         let rkt = m.pointee.rkt!
         let topic: String

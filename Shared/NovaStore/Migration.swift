@@ -1,17 +1,22 @@
 import Logging
 import PostgresNIO
 
-/// One versioned change to a service's schema. SQL is written without a schema prefix: it runs
-/// with `search_path` set to the service's schema.
+/// One versioned change to a service's schema: statements run in order in one transaction.
+/// SQL is written without a schema prefix: it runs with `search_path` set to the service's
+/// schema. (Postgres' extended protocol takes one statement per query, hence the list.)
 public struct Migration: Sendable, Hashable {
     public var version: Int
     public var name: String
-    public var sql: String
+    public var statements: [String]
 
-    public init(version: Int, name: String, sql: String) {
+    public init(version: Int, name: String, statements: [String]) {
         self.version = version
         self.name = name
-        self.sql = sql
+        self.statements = statements
+    }
+
+    public init(version: Int, name: String, sql: String) {
+        self.init(version: version, name: name, statements: [sql])
     }
 }
 
@@ -54,7 +59,9 @@ public struct Migrator: Sendable {
                 }
                 var done: [Int] = []
                 for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
-                    try await connection.query(PostgresQuery(unsafeSQL: migration.sql), logger: logger)
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                     try await connection.query(
                         "INSERT INTO schema_migrations (component, version, name) VALUES (\(component), \(migration.version), \(migration.name))",
                         logger: logger)

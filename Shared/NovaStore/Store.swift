@@ -75,7 +75,8 @@ public final class Store: Sendable {
                 """),
         Migration(
             version: 2, name: "outbox",
-            sql: """
+            statements: [
+                """
                 CREATE TABLE outbox (
                   seq bigserial PRIMARY KEY,
                   event_id text NOT NULL UNIQUE,
@@ -84,9 +85,10 @@ public final class Store: Sendable {
                   event_type text NOT NULL,
                   envelope bytea NOT NULL,
                   created_at timestamptz NOT NULL DEFAULT now(),
-                  published_at timestamptz);
-                CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-                """),
+                  published_at timestamptz)
+                """,
+                "CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
+            ]),
     ]
 }
 

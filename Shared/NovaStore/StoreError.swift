@@ -17,6 +17,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             self = storeError
             return
         }
+        if let transaction = error as? PostgresTransactionError {
+            if let cause = transaction.closureError ?? transaction.beginError ?? transaction.commitError {
+                self.init(cause, connectingTo: settings)
+                return
+            }
+        }
         let target = settings.map { " (\($0))" } ?? ""
         if let psql = error as? PSQLError {
             let state = psql.serverInfo?[.sqlState]

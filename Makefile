@@ -1,0 +1,60 @@
+# NovaCron: build, test and run the control plane on one machine.
+#   make run     start Postgres, the dev broker and the services (see README)
+#   make test    every test against a private Postgres and the dev broker
+SHELL := /bin/bash
+SWIFT ?= swift
+DEBIAN_PACKAGES := librdkafka-dev postgresql protobuf-compiler kcat pkg-config curl python3
+PROTOC_GEN_SWIFT := .build/release/protoc-gen-swift
+
+.PHONY: all deps build test test-unit run proto bench-bus stack-start stack-stop clean
+
+all: build
+
+## deps: install the Debian packages that are missing (needs root or sudo)
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## build: compile every target (debug)
+build: deps
+	$(SWIFT) build
+
+## test: start Postgres and the dev broker, run all tests, stop everything
+test: build
+	scripts/devstack.sh with $(SWIFT) test --no-parallel
+
+## test-unit: pure tests only (no servers)
+test-unit:
+	$(SWIFT) test --filter NovaCoreTests
+
+## run: the embedded stack in the foreground until Ctrl-C
+run: build
+	scripts/devstack.sh with scripts/run-stack.sh $(ARGS)
+
+## proto: regenerate Shared/NovaProto from proto/ (protoc + protoc-gen-swift 1.39.0)
+proto: deps
+	$(SWIFT) build -c release --product protoc-gen-swift
+	rm -f Shared/NovaProto/*.pb.swift
+	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_opt=Visibility=Public \
+	  --swift_opt=FileNaming=DropPath --swift_out=Shared/NovaProto -I proto proto/novacron/v1/*.proto
+
+## bench-bus: NovaBus vs kcat throughput, and send latency, on the dev broker
+bench-bus: deps
+	$(SWIFT) build -c release --product novacron-bench-bus --product novacron-devbroker
+	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-bus $(ARGS)
+
+stack-start: build
+	scripts/devstack.sh start
+
+stack-stop:
+	scripts/devstack.sh stop
+
+clean:
+	scripts/devstack.sh stop || true
+	rm -rf .build .run

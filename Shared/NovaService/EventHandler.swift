@@ -1,0 +1,58 @@
+import NovaCore
+import NovaStore
+import SwiftProtobuf
+
+/// A service's business logic for one consumed event: decide with the pure core, persist the
+/// state change through `tx`, and return the events to emit. The runtime does the rest: it
+/// decodes and validates the record, dedupes through the inbox, writes the returned events to
+/// the outbox in the same transaction, commits, and only then stores the Kafka offset.
+///
+/// Throw `HandlerRejection` (or a `ValidationError`) for input that can never succeed: the
+/// record is dead-lettered with that reason. Any other error rolls back and is retried.
+public protocol EventHandler: Sendable {
+    func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission]
+}
+
+/// An event to publish after commit.
+public struct Emission: Sendable {
+    public var topic: String
+    public var key: String
+    public var message: any SwiftProtobuf.Message
+
+    public init(topic: String, key: String, message: any SwiftProtobuf.Message) {
+        self.topic = topic
+        self.key = key
+        self.message = message
+    }
+}
+
+/// Input that is well-formed protobuf but that the handler can never process (an invalid
+/// value, an unknown id): dead-lettered with `reason`, not retried.
+public struct HandlerRejection: Error, Sendable, CustomStringConvertible {
+    public var code: String
+    public var reason: String
+
+    public init(code: String = "rejected", _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
+/// Hooks for crash tests: called at the two points where a crash is hardest to survive.
+/// Production services leave them nil.
+public struct FaultHooks: Sendable {
+    /// After a handler's transaction committed, before its Kafka offset is stored.
+    public var afterCommit: (@Sendable (_ eventID: String) -> Void)?
+    /// After the relay's records were acknowledged by Kafka, before they are marked published.
+    public var afterDelivery: (@Sendable (_ count: Int) -> Void)?
+
+    public init(
+        afterCommit: (@Sendable (_ eventID: String) -> Void)? = nil,
+        afterDelivery: (@Sendable (_ count: Int) -> Void)? = nil
+    ) {
+        self.afterCommit = afterCommit
+        self.afterDelivery = afterDelivery
+    }
+}

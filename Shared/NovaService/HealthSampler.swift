@@ -1,0 +1,56 @@
+import Logging
+import NovaBus
+import NovaStore
+import ServiceLifecycle
+
+/// Every few seconds: checks that Kafka and Postgres answer (for `/readyz`) and samples the
+/// outbox backlog and consumer lag (for `/metrics`).
+public final class HealthSampler: Service, Sendable {
+    private let producer: KafkaProducer
+    private let consumer: KafkaConsumer
+    private let store: Store
+    private let readiness: Readiness
+    private let metrics: ServiceMetrics
+    private let interval: Duration
+    private let logger: Logger
+
+    public init(
+        producer: KafkaProducer, consumer: KafkaConsumer, store: Store, readiness: Readiness, metrics: ServiceMetrics,
+        interval: Duration = .seconds(5), logger: Logger
+    ) {
+        self.producer = producer
+        self.consumer = consumer
+        self.store = store
+        self.readiness = readiness
+        self.metrics = metrics
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await sample()
+            let interval = interval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    func sample() async {
+        do {
+            _ = try await producer.topicNames(timeoutMillis: 2000)
+            readiness.set(.kafka, problem: nil)
+        } catch {
+            readiness.set(.kafka, problem: error.description)
+        }
+        do {
+            try await store.query("SELECT 1")
+            readiness.set(.postgres, problem: nil)
+            metrics.outboxBacklog.set(Double(try await OutboxReader(store: store).backlog()))
+        } catch {
+            readiness.set(.postgres, problem: StoreError(error).description)
+        }
+        for lag in await consumer.lag() {
+            metrics.lag(topic: lag.topic, partition: lag.partition, value: lag.lag)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import NovaBus
+import NovaCore
+import NovaStore
+import ServiceLifecycle
+import Synchronization
+
+/// What a service is: its name, schema, the topics it consumes, its migrations and its handler.
+public struct ServiceDefinition: Sendable {
+    /// Short name, e.g. "placement": the executable is `novacron-placement`.
+    public var name: String
+    /// Postgres schema (and role stem); defaults to the short name.
+    public var schema: String
+    public var topics: [String]
+    public var migrations: [Migration]
+    public var makeHandler: @Sendable (ServiceContext) throws -> any EventHandler
+    public var hooks: FaultHooks
+
+    public init(
+        name: String, schema: String? = nil, topics: [String], migrations: [Migration] = [], hooks: FaultHooks = FaultHooks(),
+        makeHandler: @escaping @Sendable (ServiceContext) throws -> any EventHandler
+    ) {
+        self.name = name
+        self.schema = schema ?? name
+        self.topics = topics
+        self.migrations = migrations
+        self.hooks = hooks
+        self.makeHandler = makeHandler
+    }
+
+    public var serviceName: String { "novacron-\(name)" }
+}
+
+/// What a handler may need at construction.
+public struct ServiceContext: Sendable {
+    public var configuration: ServiceConfiguration
+    public var logger: Logger
+    public var metrics: ServiceMetrics
+}
+
+/// Runs a service: validates configuration (exit 2 on error), checks Kafka and Postgres (a
+/// clear error, exit 1, instead of a hang), provisions and migrates the schema, then runs the
+/// consume loop, the outbox relay, health sampling and the status endpoint in one ServiceGroup
+/// that shuts down gracefully on SIGTERM or SIGINT.
+public enum ServiceRuntime {
+    public enum ExitCode: Int32 {
+        case success = 0
+        case failure = 1
+        case configuration = 2
+    }
+
+    /// Entry point for an executable's `main`.
+    public static func main(_ definition: ServiceDefinition, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Never {
+        let code = await run(definition, environment: environment)
+        exit(code.rawValue)
+    }
+
+    public static func run(_ definition: ServiceDefinition, environment: [String: String]) async -> ExitCode {
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration.fromEnvironment(
+                environment, serviceName: definition.serviceName, schema: definition.schema)
+        } catch {
+            fail(definition.serviceName, "configuration error: \(error)")
+            return .configuration
+        }
+        bootstrapLogging(level: configuration.logLevel)
+        var logger = Logger(label: definition.serviceName)
+        logger[metadataKey: "service"] = "\(definition.serviceName)"
+
+        let producer: KafkaProducer
+        let consumer: KafkaConsumer
+        do {
+            producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+            consumer = try KafkaConsumer(
+                configuration: configuration.kafka, groupID: configuration.consumerGroup, topics: definition.topics,
+                logger: logger)
+        } catch {
+            fail(definition.serviceName, "configuration error: \(error)")
+            return .configuration
+        }
+        do {
+            let known = Set(try await producer.topicNames(timeoutMillis: Int32(configuration.startupTimeoutSeconds * 1000)))
+            let missing = definition.topics.filter { !known.contains($0) }
+            if !missing.isEmpty {
+                logger.warning("topics not (yet) on the cluster", metadata: ["topics": "\(missing.joined(separator: ","))"])
+            }
+        } catch {
+            fail(definition.serviceName, "\(error)")
+            return .failure
+        }
+        do {
+            if let admin = configuration.postgresAdmin {
+                try await SchemaProvisioner(admin: admin, logger: logger).provision(
+                    schema: configuration.schema, password: configuration.postgres.password ?? "")
+            }
+            try await Store.checkConnection(configuration.postgres, logger: logger)
+        } catch {
+            fail(definition.serviceName, error.description)
+            return .failure
+        }
+
+        let metrics = ServiceMetrics()
+        let readiness = Readiness()
+        let store = Store(settings: configuration.postgres, schema: configuration.schema, logger: logger)
+        let context = ServiceContext(configuration: configuration, logger: logger, metrics: metrics)
+        let handler: any EventHandler
+        do {
+            handler = try definition.makeHandler(context)
+        } catch {
+            fail(definition.serviceName, "cannot start handler: \(error)")
+            return .failure
+        }
+        let migrationGate = MigrationGate()
+        let migrations = definition.migrations
+        let prepare: @Sendable () async throws -> Void = {
+            try await migrationGate.once {
+                do {
+                    try await store.prepare(migrations: migrations)
+                    readiness.set(.migrations, problem: nil)
+                } catch {
+                    readiness.set(.migrations, problem: "\(error)")
+                    throw error
+                }
+            }
+        }
+        let doorbell = Doorbell()
+        let services: [any Service] = [
+            store.client,
+            StatusServer(
+                host: configuration.httpHost, port: configuration.httpPort, readiness: readiness, metrics: metrics,
+                logger: logger),
+            HealthSampler(
+                producer: producer, consumer: consumer, store: store, readiness: readiness, metrics: metrics, logger: logger),
+            OutboxRelayService(
+                store: store, producer: producer, doorbell: doorbell, metrics: metrics, hooks: definition.hooks,
+                logger: logger, prepared: prepare),
+            EventConsumerService(
+                consumer: consumer, store: store, handler: handler,
+                deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),
+                metrics: metrics, doorbell: doorbell, readiness: readiness, producerName: definition.serviceName,
+                hooks: definition.hooks, logger: logger, prepared: prepare),
+        ]
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
+        logger.info(
+            "starting", metadata: ["topics": "\(definition.topics.joined(separator: ","))", "group": "\(configuration.consumerGroup)"])
+        do {
+            try await group.run()
+            logger.info("stopped cleanly")
+            return .success
+        } catch {
+            fail(definition.serviceName, "stopped on error: \(error)")
+            return .failure
+        }
+    }
+
+    private static let logging = Mutex(false)
+
+    /// Installs the logfmt handler once per process.
+    public static func bootstrapLogging(level: Logger.Level) {
+        let first = logging.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first { LoggingSystem.bootstrap { LogfmtLogHandler(label: $0, level: level) } }
+    }
+
+    private static func fail(_ service: String, _ message: String) {
+        FileHandle.standardError.write(Data("\(service): \(message)\n".utf8))
+    }
+}
+
+/// Runs the migrations once for whichever service asks first; later callers wait for it.
+final class MigrationGate: Sendable {
+    private let task = Mutex<Task<Void, Error>?>(nil)
+
+    func once(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let running = task.withLock { task -> Task<Void, Error> in
+            if let task { return task }
+            let created = Task { try await body() }
+            task = created
+            return created
+        }
+        try await running.value
+    }
+}
