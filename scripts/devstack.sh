@@ -108,13 +108,20 @@ print_env() {
   echo "export NOVACRON_BIN=$BIN"
 }
 
+# Services started by tests or `make run` that are still alive (nothing may outlive the stack).
+services_stop() {
+  pkill -TERM -f "$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
+  sleep 0.5
+  pkill -KILL -f "$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
+}
+
 case "${1:-}" in
   start) pg_start; broker_start; print_env ;;
-  stop) broker_stop; pg_stop ;;
+  stop) services_stop; broker_stop; pg_stop ;;
   env) print_env ;;
   with)
     shift
-    trap 'broker_stop; pg_stop' EXIT
+    trap 'services_stop; broker_stop; pg_stop' EXIT
     trap 'exit 130' INT TERM
     pg_start; broker_start
     eval "$(print_env)"

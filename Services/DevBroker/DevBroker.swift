@@ -23,11 +23,18 @@ struct DevBroker: ParsableCommand {
     @Option(help: "File to write the control port to (fault injection; see DevBrokerControl).")
     var controlFile: String = ".run/kafka.control"
 
+    @Flag(help: "Print the topic catalog as a Markdown table and exit.")
+    var printCatalog = false
+
     func validate() throws {
         guard (1...10).contains(brokers) else { throw ValidationError("--brokers must be between 1 and 10, got \(brokers)") }
     }
 
     func run() throws {
+        if printCatalog {
+            print(Self.catalogTable())
+            return
+        }
         let cluster: MockKafkaCluster
         do {
             cluster = try MockKafkaCluster(brokers: brokers)
@@ -59,6 +66,20 @@ struct DevBroker: ParsableCommand {
         try? FileManager.default.removeItem(atPath: controlFile)
         FileHandle.standardError.write(Data("novacron-devbroker: stopped\n".utf8))
         withExtendedLifetime(cluster) {}
+    }
+
+    /// The README's topic table, generated from `TopicCatalog`.
+    static func catalogTable() -> String {
+        var lines = [
+            "| topic | partitions | key | message types | producers | consumers |",
+            "|---|---|---|---|---|---|",
+        ]
+        for topic in TopicCatalog.all {
+            let types = topic.messageTypes.map { $0.replacingOccurrences(of: "novacron.v1.", with: "") }
+            lines.append(
+                "| `\(topic.name)` | \(topic.partitions) | \(topic.key) | \(types.isEmpty ? "any (original record)" : types.joined(separator: ", ")) | \(topic.producers.joined(separator: ", ")) | \(topic.consumers.joined(separator: ", ")) |")
+        }
+        return lines.joined(separator: "\n")
     }
 
     private func write(_ text: String, to path: String) throws {

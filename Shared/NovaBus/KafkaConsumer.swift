@@ -72,6 +72,9 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
 
         public mutating func next() async throws -> KafkaMessage? {
             if position < buffer.count {
+                // Buffered records are dropped once fetching stopped: their offsets are not
+                // stored, so the group re-delivers them.
+                guard poller.isFetching else { return nil }
                 defer { position += 1 }
                 return buffer[position]
             }
@@ -84,6 +87,7 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         /// The rest of the current batch, or the next batch: for handlers that work in bulk.
         public mutating func nextBatch() async throws -> [KafkaMessage]? {
             if position < buffer.count {
+                guard poller.isFetching else { return nil }
                 defer { position = buffer.count }
                 return Array(buffer[position...])
             }
@@ -284,6 +288,9 @@ final class ConsumerPoller: Sendable {
     }
 
     private var phase: Phase { state.withLock { $0.phase } }
+
+    /// False once `stopFetching()` or `close()` was called.
+    var isFetching: Bool { phase == .running }
 
     private func takeWaiter() -> CheckedContinuation<[KafkaMessage]?, Error>? {
         state.withLock { state in

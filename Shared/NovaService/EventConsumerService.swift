@@ -87,14 +87,18 @@ public final class EventConsumerService: Service, Sendable {
                 }
                 metrics.handlerDuration.record(ContinuousClock.now - started)
                 return
-            } catch let rejection as HandlerRejection {
-                try await deadLetter(message, code: rejection.code, reason: rejection.reason)
-                return
-            } catch let invalid as ValidationError {
-                try await deadLetter(message, code: "invalid", reason: invalid.description)
-                return
             } catch {
-                let storeError = StoreError(error)
+                let cause = StoreError.underlying(error)
+                if let rejection = cause as? HandlerRejection {
+                    try await deadLetter(message, code: rejection.code, reason: rejection.reason)
+                    return
+                }
+                if let invalid = cause as? ValidationError {
+                    try await deadLetter(message, code: "invalid", reason: invalid.description)
+                    return
+                }
+                if cause is CancellationError { throw cause }
+                let storeError = StoreError(cause)
                 let delay = Duration.milliseconds(min(5000, 50 << min(attempt, 7)))
                 logger.warning(
                     "handler transaction failed; retrying",

@@ -5,10 +5,21 @@ import PostgresNIO
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var sqlState: String?
     public var message: String
+    /// The server could not be reached or the connection broke (no SQLSTATE involved).
+    public var isConnectionFailure: Bool
 
-    public init(sqlState: String? = nil, message: String) {
+    public init(sqlState: String? = nil, message: String, isConnectionFailure: Bool = false) {
         self.sqlState = sqlState
         self.message = message
+        self.isConnectionFailure = isConnectionFailure
+    }
+
+    /// The error a transaction's body threw, unwrapped from PostgresNIO's transaction error.
+    public static func underlying(_ error: any Error) -> any Error {
+        if let transaction = error as? PostgresTransactionError, let cause = transaction.closureError {
+            return cause
+        }
+        return error
     }
 
     /// Wraps any error from PostgresNIO (or passes a StoreError through).
@@ -36,17 +47,20 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
                 self.init(sqlState: state, message: "Postgres error \(state): \(serverMessage ?? "\(psql.code)")")
             case nil:
                 let underlying = psql.underlying.map { String(describing: $0) } ?? "\(psql.code)"
-                self.init(message: "cannot reach Postgres\(target): \(underlying)")
+                self.init(message: "cannot reach Postgres\(target): \(underlying)", isConnectionFailure: true)
             }
             return
         }
         self.init(message: "Postgres\(target): \(error)")
     }
 
-    /// True for failures worth retrying: serialization failures, deadlocks, lost connections.
+    /// True for failures worth retrying indefinitely: serialization failures, deadlocks, lost
+    /// connections, a server shutting down.
     public var isTransient: Bool {
-        guard let sqlState else { return true }
+        if isConnectionFailure { return true }
+        guard let sqlState else { return false }
         return sqlState == "40001" || sqlState == "40P01" || sqlState.hasPrefix("08") || sqlState == "57P01"
+            || sqlState == "57P03"
     }
 
     public var description: String { message }

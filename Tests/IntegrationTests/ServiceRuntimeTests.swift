@@ -1,0 +1,186 @@
+import Foundation
+import NovaBus
+import NovaCore
+import NovaProto
+import NovaService
+import Testing
+
+@Suite(.serialized) struct ServiceRuntimeTests {
+    /// A record that is not an envelope, an unknown type and an invalid value each land in
+    /// novacron.deadletter with the reason and their origin; the next valid record is processed.
+    @Test func badRecordsAreDeadLetteredAndConsumptionContinues() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "dlq", partitions: 1)
+        let child = try fixture.start()
+        defer { Task { await child.stop() } }
+        let status = try await StatusProbe.find(in: child)
+        try await status.waitUntilReady()
+
+        let producer = try KafkaProducer(configuration: env.kafka)
+        var unknown = try EnvelopeCodec.envelope(
+            Novacron_V1_HostHeartbeat(), key: "k", eventID: UUID().uuidString, occurredAt: Date(), producer: "tests")
+        unknown.type = "novacron.v1.Bogus"
+        try await producer.sendAll([
+            OutgoingMessage(topic: fixture.input, key: "garbage", value: [0xFF, 0x00, 0x13, 0x37]),
+            OutgoingMessage(topic: fixture.input, key: "unknown", value: Array(try unknown.serializedData())),
+            try Records.heartbeat(host: "", sequence: 1, topic: fixture.input),
+            try Records.heartbeat(host: "host-ok", sequence: 2, topic: fixture.input),
+        ])
+        await producer.close()
+
+        let dead = try await collect(env, topics: [TopicCatalog.deadLetter], count: 3) {
+            $0.header(DeadLetterPublisher.Header.sourceTopic) == fixture.input
+        }
+        #expect(dead.count == 3)
+        let reasons = dead.compactMap { $0.header(DeadLetterPublisher.Header.code) }
+        #expect(reasons.sorted() == ["invalid", "malformed_envelope", "unknown_type"])
+        for record in dead {
+            #expect(record.header(DeadLetterPublisher.Header.sourcePartition) == "0")
+            #expect(Int(record.header(DeadLetterPublisher.Header.sourceOffset) ?? "") != nil)
+            #expect(!(record.header(DeadLetterPublisher.Header.reason) ?? "").isEmpty)
+        }
+        #expect(dead.first { $0.keyString == "garbage" }?.value == [0xFF, 0x00, 0x13, 0x37], "original bytes kept")
+        #expect(await eventually { (try? await fixture.processedCount()) == 1 })
+        let out = try await collect(env, topics: [fixture.output], count: 1)
+        #expect(out.count == 1)
+        #expect(out.first?.header(OutboxRelayService.headerType) == "novacron.v1.HostTelemetry")
+        #expect(try await status.metric("novacron_events_deadlettered_total") == 3)
+        #expect(child.isRunning, "the service keeps running after bad input")
+    }
+
+    /// /healthz, /readyz and /metrics answer as documented.
+    @Test func statusEndpointReportsHealthReadinessAndMetrics() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "status", partitions: 2)
+        let child = try fixture.start()
+        defer { Task { await child.stop() } }
+        let status = try await StatusProbe.find(in: child)
+        #expect(try await status.get("/healthz").status == 200)
+        try await status.waitUntilReady()
+        let producer = try KafkaProducer(configuration: env.kafka)
+        try await producer.sendAll((0..<5).map { try Records.heartbeat(host: "h\($0)", sequence: 1, topic: fixture.input) })
+        await producer.close()
+        #expect(await eventually { (try? await status.metric("novacron_events_produced_total")) == 5 })
+        let (code, body) = try await status.get("/metrics")
+        #expect(code == 200)
+        for name in [
+            "novacron_events_consumed_total", "novacron_events_produced_total", "novacron_handler_duration_seconds_bucket",
+            "novacron_outbox_backlog",
+        ] {
+            #expect(body.contains(name), "metrics lack \(name)")
+        }
+        #expect(await eventually { ((try? await status.get("/metrics"))?.body ?? "").contains("novacron_consumer_lag{") })
+        #expect(try await status.get("/nope").status == 404)
+    }
+
+    /// Killed after its Postgres commit but before storing the offset: on restart the record is
+    /// redelivered, the inbox skips it, and every effect exists exactly once.
+    @Test func crashBetweenCommitAndOffsetStoreLeavesEffectsExactlyOnce() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "crashcommit", partitions: 3)
+        let total = 200
+        try await fixture.feed(0..<total, hosts: 10)
+
+        let crashing = try fixture.start("crashing", extra: ["FIXTURE_CRASH_AFTER_COMMIT": "60"])
+        let exit = await crashing.wait(timeout: .seconds(60))
+        #expect(exit == SIGKILL, "expected the crash point to SIGKILL the service; output:\n\(crashing.output)")
+        #expect(crashing.process.terminationReason == .uncaughtSignal)
+        let before = try await fixture.processedCount()
+        #expect(before >= 60)
+
+        let restarted = try fixture.start("restarted")
+        defer { Task { await restarted.stop() } }
+        let status = try await StatusProbe.find(in: restarted)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await fixture.processedCount()) == total })
+        #expect(await eventually { (try? await fixture.outboxRows().unpublished) == 0 })
+        #expect(try await fixture.processedCount() == total)
+        #expect(try await fixture.outboxRows().total == total)
+        #expect(try await status.metric("novacron_events_duplicate_total") >= 1, "the committed record was redelivered")
+        let out = try await collect(env, topics: [fixture.output], count: total, timeout: .seconds(20))
+        #expect(Set(out.compactMap { $0.header(OutboxRelayService.headerEventID) }).count == total)
+    }
+
+    /// Killed after Kafka acknowledged a relay batch but before it was marked published: on
+    /// restart the batch is published again (same event ids), so every event exists once by id.
+    @Test func crashBetweenDeliveryAndMarkRepublishesWithSameEventIDs() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "crashrelay", partitions: 3)
+        let total = 200
+        let crashing = try fixture.start("crashing", extra: ["FIXTURE_CRASH_AFTER_DELIVERY": "2"])
+        try await fixture.feed(0..<total, hosts: 10)
+        let exit = await crashing.wait(timeout: .seconds(60))
+        #expect(exit == SIGKILL, "expected the crash point to SIGKILL the service; output:\n\(crashing.output)")
+
+        let restarted = try fixture.start("restarted")
+        defer { Task { await restarted.stop() } }
+        #expect(await eventually(timeout: .seconds(60)) {
+            let processed = try? await fixture.processedCount()
+            let unpublished = try? await fixture.outboxRows().unpublished
+            return processed == total && unpublished == 0
+        })
+        #expect(try await fixture.outboxRows().total == total)
+        let out = try await collect(env, topics: [fixture.output], count: total + 1000, timeout: .seconds(10))
+        let ids = out.compactMap { $0.header(OutboxRelayService.headerEventID) }
+        #expect(Set(ids).count == total, "every event published, by id exactly the set committed")
+        #expect(ids.count > total, "the unmarked batch went out twice (at-least-once on the wire)")
+    }
+
+    /// Two replicas split the partitions; after one is SIGKILLed, the survivor takes its
+    /// partitions and re-reads nothing that was committed.
+    @Test func survivorOfAKilledReplicaReprocessesOnlyUncommittedRecords() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "group", partitions: 6)
+        let a = try fixture.start("replica-a")
+        let b = try fixture.start("replica-b")
+        defer { Task { await a.stop(); await b.stop() } }
+        let statusB = try await StatusProbe.find(in: b)
+        try await StatusProbe.find(in: a).waitUntilReady()
+        try await statusB.waitUntilReady()
+
+        try await fixture.feed(0..<300, hosts: 30)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await fixture.processedCount()) == 300 })
+        let pids = try await env.scalar("SELECT count(DISTINCT pid)::int FROM \(unescaped: fixture.schema).processed", as: Int.self)
+        #expect(pids == 2, "both replicas took partitions")
+        try await Task.sleep(for: .seconds(2))  // past auto.commit.interval.ms: phase one is committed
+        let duplicatesBefore = try await statusB.metric("novacron_events_duplicate_total")
+
+        a.kill()
+        _ = await a.wait(timeout: .seconds(5))
+        try await fixture.feed(300..<600, hosts: 30)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await fixture.processedCount()) == 600 })
+        let byB = try await env.scalar(
+            "SELECT count(*)::int FROM \(unescaped: fixture.schema).processed WHERE pid = \(Int(b.pid)) AND sequence >= 300", as: Int.self)
+        #expect(byB == 300, "the survivor processed everything after the kill")
+        #expect(
+            try await statusB.metric("novacron_events_duplicate_total") == duplicatesBefore,
+            "nothing committed before the kill was re-read by the survivor")
+    }
+
+    /// SIGTERM under load: the service finishes its in-flight record, commits offsets, drains
+    /// the outbox and exits 0; after a restart, count in == count out, with no duplicates at all.
+    @Test func gracefulShutdownUnderLoadLosesNothing() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "graceful", partitions: 3)
+        let total = 1000
+        let first = try fixture.start("first", extra: ["FIXTURE_HANDLER_DELAY_MS": "2"])
+        try await fixture.feed(0..<total, hosts: 50)
+        #expect(await eventually(timeout: .seconds(60)) { ((try? await fixture.processedCount()) ?? 0) >= 200 })
+        first.terminate()
+        let code = await first.wait(timeout: .seconds(30))
+        #expect(code == 0, "graceful stop exits 0; output:\n\(first.output)")
+        #expect(first.output.contains("stopped cleanly"))
+        let processedAtStop = try await fixture.processedCount()
+        #expect(processedAtStop < total, "the stop happened under load")
+        #expect(try await fixture.outboxRows().unpublished == 0, "the relay drained before exit")
+
+        let second = try fixture.start("second")
+        defer { Task { await second.stop() } }
+        let status = try await StatusProbe.find(in: second)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await fixture.processedCount()) == total })
+        #expect(await eventually { (try? await fixture.outboxRows().unpublished) == 0 })
+        #expect(try await status.metric("novacron_events_duplicate_total") == 0, "no record processed twice")
+        let out = try await collect(env, topics: [fixture.output], count: total + 100, timeout: .seconds(10))
+        #expect(out.count == total, "count in == count out")
+        #expect(Set(out.compactMap { $0.header(OutboxRelayService.headerEventID) }).count == total)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import NovaStore
+import PostgresNIO
+import Testing
+
+/// A provisioned schema with a running client, torn down after the test.
+private func withStore<T: Sendable>(
+    _ env: TestEnvironment, schema name: String, _ body: @escaping @Sendable (Store) async throws -> T
+) async throws -> T {
+    let schema = try SchemaName(name)
+    let logger = Logger(label: "tests")
+    try await SchemaProvisioner(admin: env.admin, logger: logger).provision(schema: schema, password: "pw_\(name)")
+    let store = Store(settings: env.admin.withCredentials(username: schema.role, password: "pw_\(name)"), schema: schema, logger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { await store.client.run(); return nil }
+        group.addTask { try await body(store) }
+        defer { group.cancelAll() }
+        while let result = try await group.next() {
+            if let result { return result }
+        }
+        throw TestSetupError("store body did not finish")
+    }
+}
+
+@Suite(.serialized) struct StoreTests {
+    /// Two replicas starting at once: every migration is applied exactly once, by one of them.
+    @Test func twoReplicasMigratingTheSameSchemaApplyEachVersionOnce() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("mig")
+        let migrations = [
+            Migration(version: 1, name: "counter", sql: "CREATE TABLE counter (n int NOT NULL)"),
+            Migration(version: 2, name: "seed", sql: "INSERT INTO counter VALUES (1)"),
+            Migration(version: 3, name: "bump", statements: ["UPDATE counter SET n = n + 1", "SELECT pg_sleep(0.2)"]),
+        ]
+        let results = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    try await withStore(env, schema: name) { store in
+                        try await Migrator(schema: store.schema, logger: Logger(label: "m")).migrate(
+                            migrations, component: "svc", on: store.client)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.sorted { $0.count < $1.count } == [[], [1, 2, 3]])
+        #expect(try await env.scalar("SELECT n FROM \(unescaped: name).counter", as: Int32.self) == 2)
+        #expect(try await env.scalar("SELECT count(*)::int FROM \(unescaped: name).schema_migrations", as: Int.self) == 3)
+    }
+
+    /// A service's role reaches only its own schema.
+    @Test func aServiceRoleCannotReadAnotherSchema() async throws {
+        let env = try TestEnvironment.current()
+        let mine = TestEnvironment.uniqueName("own")
+        let theirs = TestEnvironment.uniqueName("other")
+        try await withStore(env, schema: theirs) { store in
+            try await store.prepare(migrations: [Migration(version: 1, name: "secret", sql: "CREATE TABLE secret (v text)")])
+            try await store.query("INSERT INTO \(unescaped: theirs).secret VALUES ('x')")
+        }
+        let denied = try await withStore(env, schema: mine) { store in
+            await sqlState { try await store.query("SELECT * FROM \(unescaped: theirs).secret") }
+        }
+        #expect(denied == "42501", "expected insufficient_privilege")
+        let publicDenied = try await withStore(env, schema: mine) { store in
+            await sqlState { try await store.query("CREATE TABLE public.sneaky (v int)") }
+        }
+        #expect(publicDenied == "42501", "the public schema is closed to service roles")
+    }
+
+    /// A transaction that took a lower seq but commits after a higher one is still relayed.
+    @Test func outboxRelaySkipsNothingWhenTransactionsCommitOutOfOrder() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("outbox")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            let reader = OutboxReader(store: store)
+            let slowInserted = AsyncSignal()
+            let release = AsyncSignal()
+            let slow = Task {
+                try await store.withTransaction { tx in
+                    try await tx.appendOutbox([record("slow")])
+                    await slowInserted.fire()
+                    await release.wait()
+                }
+            }
+            await slowInserted.wait()
+            try await store.withTransaction { tx in try await tx.appendOutbox([record("fast")]) }
+
+            let published = PublishedLog()
+            _ = try await reader.relayRound(limit: 100) { claimed in
+                await published.add(claimed.map(\.record.eventID))
+                return claimed.map(\.seq)
+            }
+            #expect(await published.ids == ["fast"])
+            await release.fire()
+            try await slow.value
+            _ = try await reader.relayRound(limit: 100) { claimed in
+                await published.add(claimed.map(\.record.eventID))
+                return claimed.map(\.seq)
+            }
+            #expect(await published.ids == ["fast", "slow"])
+            #expect(try await reader.backlog() == 0)
+        }
+    }
+
+    /// Only one replica relays at a time.
+    @Test func onlyOneRelayHoldsTheLock() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("leader")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            try await store.withTransaction { tx in try await tx.appendOutbox([record("a")]) }
+            let reader = OutboxReader(store: store)
+            let inside = AsyncSignal()
+            let release = AsyncSignal()
+            let leader = Task {
+                try await reader.relayRound(limit: 10) { claimed in
+                    await inside.fire()
+                    await release.wait()
+                    return claimed.map(\.seq)
+                }
+            }
+            await inside.wait()
+            let second = try await reader.relayRound(limit: 10) { _ in
+                Issue.record("a second relay published while the first held the lock")
+                return []
+            }
+            #expect(second == .notLeader)
+            await release.fire()
+            #expect(try await leader.value == .published(1))
+        }
+    }
+
+    /// The inbox tells a redelivery from a new event.
+    @Test func inboxClaimsEachEventOnce() async throws {
+        let env = try TestEnvironment.current()
+        try await withStore(env, schema: TestEnvironment.uniqueName("inbox")) { store in
+            try await store.prepare(migrations: [])
+            let first = try await store.withTransaction { tx in
+                try await tx.claimInbox(eventID: "e1", type: "t", topic: "x", partition: 0, offset: 1)
+            }
+            let again = try await store.withTransaction { tx in
+                try await tx.claimInbox(eventID: "e1", type: "t", topic: "x", partition: 0, offset: 1)
+            }
+            #expect(first && !again)
+        }
+    }
+}
+
+/// The SQLSTATE `body` failed with, or nil when it succeeded.
+private func sqlState(_ body: () async throws -> Void) async -> String? {
+    do {
+        try await body()
+        return nil
+    } catch {
+        return StoreError(error).sqlState
+    }
+}
+
+private func record(_ id: String) -> OutboxRecord {
+    OutboxRecord(eventID: id, topic: "t", key: "k", eventType: "novacron.v1.HostHeartbeat", envelope: [1, 2, 3])
+}
+
+/// A one-shot signal between tasks.
+actor AsyncSignal {
+    private var fired = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func fire() {
+        fired = true
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+    }
+
+    func wait() async {
+        if fired { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+actor PublishedLog {
+    private(set) var ids: [String] = []
+    func add(_ more: [String]) { ids += more }
+}

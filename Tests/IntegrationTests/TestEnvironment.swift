@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import NovaBus
+import NovaCore
+import NovaProto
+import NovaStore
+import PostgresNIO
+import SwiftProtobuf
+import Testing
+
+/// The servers `make test` starts (scripts/devstack.sh). A missing one is a loud failure
+/// naming what to run, never a skip.
+struct TestEnvironment: Sendable {
+    let brokers: String
+    let adminURL: String
+    let admin: PostgresSettings
+    let control: DevBrokerControl
+    let binaries: String
+
+    static func current() throws -> TestEnvironment {
+        let env = ProcessInfo.processInfo.environment
+        func require(_ name: String) throws -> String {
+            guard let value = env[name], !value.isEmpty else {
+                throw TestSetupError(
+                    "\(name) is not set: integration tests need the dev stack. Run `make test`, or "
+                        + "`eval \"$(scripts/devstack.sh start)\"` before `swift test`.")
+            }
+            return value
+        }
+        let adminURL = try require("POSTGRES_ADMIN_URL")
+        return TestEnvironment(
+            brokers: try require("KAFKA_BROKERS"), adminURL: adminURL, admin: try PostgresSettings(url: adminURL),
+            control: try DevBrokerControl(portFile: try require("NOVACRON_DEVBROKER_CONTROL")),
+            binaries: env["NOVACRON_BIN"] ?? ".build/debug")
+    }
+
+    var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "novacron-tests") }
+
+    /// A unique suffix for topics, schemas and groups of one test.
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Creates a topic on the dev broker.
+    func createTopic(_ name: String, partitions: Int) throws {
+        try control.send("topic \(name) \(partitions)")
+    }
+
+    /// Runs `body` with a plain admin connection.
+    func withAdminConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(
+            configuration: PostgresConnection.Configuration(
+                host: admin.host, port: admin.port, username: admin.username, password: admin.password,
+                database: admin.database, tls: .disable),
+            id: 1, logger: Logger(label: "tests"))
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Runs one scalar query as the administrator.
+    func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as: T.Type) async throws -> T? {
+        try await withAdminConnection { connection in
+            for try await value in try await connection.query(query, logger: Logger(label: "tests")).decode(T.self) {
+                return value
+            }
+            return nil
+        }
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Builds envelope records for tests.
+enum Records {
+    static func envelope(
+        _ message: any SwiftProtobuf.Message, key: String, eventID: String = UUID().uuidString, topic: String
+    ) throws -> OutgoingMessage {
+        let envelope = try EnvelopeCodec.envelope(message, key: key, eventID: eventID, occurredAt: Date(), producer: "tests")
+        return OutgoingMessage(topic: topic, key: key, value: Array(try envelope.serializedData()))
+    }
+
+    static func heartbeat(host: String, sequence: UInt64, topic: String, eventID: String = UUID().uuidString) throws -> OutgoingMessage {
+        var m = Novacron_V1_HostHeartbeat()
+        m.hostID = host
+        m.sequence = sequence
+        return try envelope(m, key: host, eventID: eventID, topic: topic)
+    }
+}
+
+/// Reads a topic with a fresh consumer group until `count` records arrived or `timeout` passed.
+func collect(
+    _ env: TestEnvironment, topics: [String], count: Int, timeout: Duration = .seconds(30),
+    where predicate: @escaping @Sendable (KafkaMessage) -> Bool = { _ in true }
+) async throws -> [KafkaMessage] {
+    let consumer = try KafkaConsumer(
+        configuration: env.kafka, groupID: TestEnvironment.uniqueName("collector"), topics: topics)
+    let collector = Task {
+        var messages: [KafkaMessage] = []
+        for try await message in consumer where predicate(message) {
+            messages.append(message)
+            if messages.count >= count { break }
+        }
+        return messages
+    }
+    let timer = Task {
+        try? await Task.sleep(for: timeout)
+        consumer.stopFetching()
+    }
+    let collected = try await collector.value
+    timer.cancel()
+    await consumer.close()
+    return collected
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return try await condition()
+}
