@@ -46,7 +46,8 @@ proto: deps
 
 ## bench-bus: NovaBus vs kcat throughput, and send latency, on the dev broker
 bench-bus: deps
-	$(SWIFT) build -c release --product novacron-bench-bus --product novacron-devbroker
+	$(SWIFT) build -c release --product novacron-devbroker
+	$(SWIFT) build -c release --product novacron-bench-bus
 	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-bus $(ARGS)
 
 stack-start: build

@@ -110,9 +110,9 @@ print_env() {
 
 # Services started by tests or `make run` that are still alive (nothing may outlive the stack).
 services_stop() {
-  pkill -TERM -f "$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
+  pkill -TERM -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
   sleep 0.5
-  pkill -KILL -f "$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
+  pkill -KILL -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -308,7 +308,16 @@ final class ConsumerPoller: Sendable {
             if phase >= .closing { break }
             var batch: [KafkaMessage] = []
             while batch.isEmpty && phase == .running {
-                let count = rd_kafka_consume_batch_queue(queue, 100, &raw, batchSize)
+                let count = raw.withUnsafeMutableBufferPointer { buffer -> Int in
+                    // Drain what is already queued without waiting (consume_batch_queue with a
+                    // timeout waits for a *full* batch); if nothing is, wait for one record.
+                    let ready = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress, batchSize)
+                    if ready > 0 { return ready }
+                    guard let first = rd_kafka_consume_queue(queue, 100) else { return 0 }
+                    buffer[0] = first
+                    let more = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, batchSize - 1)
+                    return 1 + max(0, more)
+                }
                 if count <= 0 { continue }
                 batch.reserveCapacity(count)
                 for i in 0..<count {

@@ -92,29 +92,31 @@ public final class KafkaProducer: Sendable {
         let error: OpaquePointer? = message.topic.withCString { topic in
             message.value.withUnsafeBytes { value in
                 withOptionalBytes(message.key) { key in
-                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
-                    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                    vus[0].u.cstr = topic
-                    vus[1].vtype = RD_KAFKA_VTYPE_VALUE
-                    vus[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                    vus[1].u.mem.size = value.count
-                    vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    vus[2].u.i = RD_KAFKA_MSG_F_COPY
-                    vus[3].vtype = RD_KAFKA_VTYPE_OPAQUE
-                    vus[3].u.ptr = opaque
-                    var count = 4
-                    if let key {
-                        vus[count].vtype = RD_KAFKA_VTYPE_KEY
-                        vus[count].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
-                        vus[count].u.mem.size = key.count
-                        count += 1
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 6) { vus in
+                        vus.initialize(repeating: rd_kafka_vu_t())
+                        vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                        vus[0].u.cstr = topic
+                        vus[1].vtype = RD_KAFKA_VTYPE_VALUE
+                        vus[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                        vus[1].u.mem.size = value.count
+                        vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                        vus[2].u.i = RD_KAFKA_MSG_F_COPY
+                        vus[3].vtype = RD_KAFKA_VTYPE_OPAQUE
+                        vus[3].u.ptr = opaque
+                        var count = 4
+                        if let key {
+                            vus[count].vtype = RD_KAFKA_VTYPE_KEY
+                            vus[count].u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
+                            vus[count].u.mem.size = key.count
+                            count += 1
+                        }
+                        if let headers {
+                            vus[count].vtype = RD_KAFKA_VTYPE_HEADERS
+                            vus[count].u.headers = headers
+                            count += 1
+                        }
+                        return rd_kafka_produceva(handle.pointer, vus.baseAddress, count)
                     }
-                    if let headers {
-                        vus[count].vtype = RD_KAFKA_VTYPE_HEADERS
-                        vus[count].u.headers = headers
-                        count += 1
-                    }
-                    return rd_kafka_produceva(handle.pointer, vus, count)
                 }
             }
         }
