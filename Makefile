@@ -6,7 +6,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := librdkafka-dev postgresql protobuf-compiler kcat pkg-config curl python3
 PROTOC_GEN_SWIFT := .build/release/protoc-gen-swift
 
-.PHONY: all deps build test test-unit run proto bench-bus stack-start stack-stop clean
+.PHONY: all deps build test test-unit check-deploy run proto bench-bus stack-start stack-stop clean
 
 all: build
 
@@ -20,14 +20,19 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q pyyaml
 
 ## build: compile every target (debug)
 build: deps
 	$(SWIFT) build
 
 ## test: start Postgres and the dev broker, run all tests, stop everything
-test: build
+test: build check-deploy
 	scripts/devstack.sh with $(SWIFT) test --no-parallel
+
+## check-deploy: offline checks of compose/ and k8s/
+check-deploy: deps
+	python3 scripts/check-deploy.py
 
 ## test-unit: pure tests only (no servers)
 test-unit:

@@ -21,11 +21,20 @@ struct BenchBus: AsyncParsableCommand {
     @Option(help: "Partitions of each benchmark topic.")
     var partitions = 12
 
+    @Option(help: "NovaBus: records per send(batch) call.")
+    var produceBatch = 5_000
+
+    @Option(help: "NovaBus: batches in flight at once.")
+    var produceWindow = 16
+
+    @Option(help: "Rounds per payload size; clients alternate and the median is reported.")
+    var rounds = 3
+
     @Option(help: "Sequential single-message sends for the latency figures.")
     var latencySamples = 2000
 
     func validate() throws {
-        guard smallMessages > 0, largeMessages > 0, partitions > 0, latencySamples > 0 else {
+        guard smallMessages > 0, largeMessages > 0, partitions > 0, latencySamples > 0, rounds > 0 else {
             throw ValidationError("counts must be positive")
         }
     }
@@ -37,16 +46,28 @@ struct BenchBus: AsyncParsableCommand {
             throw ValidationError("NOVACRON_DEVBROKER_CONTROL is not set (run make bench-bus)")
         }
         let bench = Bench(
-            brokers: brokers, control: try DevBrokerControl(portFile: controlFile), partitions: partitions)
+            brokers: brokers, control: try DevBrokerControl(portFile: controlFile), partitions: partitions,
+            produceBatch: produceBatch, produceWindow: produceWindow)
         print("NovaBus vs kcat on \(brokers) (\(partitions) partitions, idempotent, acks=all, linger.ms=1)")
         print(String(repeating: "-", count: 78))
-        print("payload   messages  client    produce msg/s  consume msg/s")
+        print("payload   messages  client    produce msg/s  consume msg/s   (median of \(rounds) alternating rounds;")
+        print("                                                          consume = consumer group, first record to last)")
         var ratios: [String] = []
         for (size, count) in [(100, smallMessages), (1024, largeMessages)] {
-            let nova = try await bench.novaBus(size: size, count: count)
-            let kcat = try await bench.kcat(size: size, count: count)
+            var novaRounds: [Bench.Rates] = []
+            var kcatRounds: [Bench.Rates] = []
+            for round in 1...rounds {
+                FileHandle.standardError.write(Data("  \(size) B round \(round)/\(rounds)...\n".utf8))
+                let (nova, topic) = try await bench.novaBus(size: size, count: count)
+                novaRounds.append(nova)
+                kcatRounds.append(try await bench.kcat(size: size, count: count, readTopic: topic))
+            }
+            let nova = Bench.Rates.median(novaRounds)
+            let kcat = Bench.Rates.median(kcatRounds)
             print(Self.row(size, count, "NovaBus", nova))
             print(Self.row(size, count, "kcat", kcat))
+            print(String(format: "%5d B %10d  %-8@ %14@ %14.0f", size, count, "kcat -C", "", kcat.simpleConsume)
+                + "   (simple consumer, no group: context only)")
             ratios.append(
                 String(format: "%5d B: produce %.2fx, consume %.2fx of kcat", size, nova.produce / kcat.produce, nova.consume / kcat.consume))
         }
@@ -68,28 +89,43 @@ struct Bench {
     struct Rates {
         var produce: Double
         var consume: Double
+        /// kcat only: its simple (partition-assigning, no group) consumer, for context.
+        var simpleConsume: Double = 0
+
+        static func median(_ rounds: [Rates]) -> Rates {
+            func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            return Rates(
+                produce: middle(rounds.map(\.produce)), consume: middle(rounds.map(\.consume)),
+                simpleConsume: middle(rounds.map(\.simpleConsume)))
+        }
     }
 
     let brokers: String
     let control: DevBrokerControl
     let partitions: Int
+    let produceBatch: Int
+    let produceWindow: Int
     let run = UUID().uuidString.prefix(6).lowercased()
 
     var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "bench") }
 
     func topic(_ label: String) throws -> String {
-        let name = "bench.\(run).\(label)"
+        let name = "bench.\(run).\(label).\(UUID().uuidString.prefix(4).lowercased())"
         try control.send("topic \(name) \(partitions)")
         return name
     }
 
-    func novaBus(size: Int, count: Int) async throws -> Rates {
+    /// Produces `count` records through NovaBus into a new topic, then reads them back with a
+    /// consumer group. Returns the rates and the topic (kcat reads the same one).
+    func novaBus(size: Int, count: Int) async throws -> (Rates, String) {
         let topic = try topic("nova.\(size)")
         let payload = [UInt8](repeating: 0x61, count: size)
         let producer = try KafkaProducer(configuration: kafka)
         let keys = (0..<1000).map { Array("k\($0)".utf8) }
-        let batch = 5_000
-        let window = 4
+        let batch = produceBatch
+        let window = produceWindow
+        // Start-up (connections, idempotent producer id) is not timed, as for kcat below.
+        try await producer.send(OutgoingMessage(topic: topic, key: keys[0], value: payload))
         let started = ContinuousClock.now
         // Up to `window` batches in flight, as a busy service would produce.
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -127,10 +163,13 @@ struct Bench {
         let consumeTime = ContinuousClock.now - (first ?? .now)
         await consumer.close()
         guard received >= count else { throw BenchError("NovaBus consumed \(received) of \(count)") }
-        return Rates(produce: Double(count) / produceTime.seconds, consume: Double(count) / consumeTime.seconds)
+        return (Rates(produce: Double(count) / produceTime.seconds, consume: Double(count) / consumeTime.seconds), topic)
     }
 
-    func kcat(size: Int, count: Int) async throws -> Rates {
+    /// Produces `count` records with kcat into a new topic, and reads `readTopic` (the one
+    /// NovaBus produced: the mock broker serves one record batch per partition per fetch, so
+    /// consumers are compared on the same data).
+    func kcat(size: Int, count: Int, readTopic: String) async throws -> Rates {
         let topic = try topic("kcat.\(size)")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(run)-\(size).txt")
         // Same keys as the NovaBus run, so both spread over partitions alike ("key:value" lines).
@@ -141,15 +180,24 @@ struct Bench {
         try text.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let settings = ["-X", "enable.idempotence=true", "-X", "acks=all", "-X", "linger.ms=1"]
-        let produce = try Self.time("kcat", ["-P", "-b", brokers, "-t", topic, "-K:", "-l", file.path] + settings)
+        let one = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(run)-\(size)-one.txt")
+        try "k0:\(value)\n".write(to: one, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: one) }
+        // Start-up (process, connections, idempotent producer id) timed with one record and subtracted.
+        let writer = ["-P", "-b", brokers, "-t", topic, "-K:", "-l"]
+        let produceStartup = try Self.time("kcat", writer + [one.path] + settings)
+        let produce = max(0.001, try Self.time("kcat", writer + [file.path] + settings) - produceStartup)
 
-        // Start-up (metadata, connections, first fetch) is timed with -c 1 and subtracted, so
-        // the figure is first record to last, as for NovaBus; output goes to /dev/null.
-        let reader = ["-C", "-b", brokers, "-t", topic, "-o", "beginning", "-q", "-c"]
+        // Consumer group mode (-G), as NovaBus's consumer: timed from the first record to the
+        // last, as for NovaBus, so the group join is not counted.
+        let grouped = try Self.streamedRecordTime(
+            "kcat", ["-b", brokers, "-G", "bench-kcat-\(UUID().uuidString.prefix(6))", "-X", "auto.offset.reset=earliest",
+                     "-q", "-c", String(count), readTopic], records: count)
+        // Simple consumer (assigns partitions itself): start-up timed with -c 1 and subtracted.
+        let reader = ["-C", "-b", brokers, "-t", readTopic, "-o", "beginning", "-q", "-c"]
         let startup = try Self.time("kcat", reader + ["1"])
-        let total = try Self.time("kcat", reader + [String(count)])
-        let consume = max(0.001, total - startup)
-        return Rates(produce: Double(count) / produce, consume: Double(count) / consume)
+        let simple = max(0.001, try Self.time("kcat", reader + [String(count)]) - startup)
+        return Rates(produce: Double(count) / produce, consume: Double(count) / grouped, simpleConsume: Double(count) / simple)
     }
 
     func sendLatency(samples: Int) async throws -> (p50: Double, p99: Double, max: Double) {
@@ -166,6 +214,33 @@ struct Bench {
         await producer.close()
         millis.sort()
         return (millis[millis.count / 2], millis[min(millis.count - 1, Int(Double(millis.count) * 0.99))], millis.last!)
+    }
+
+    /// Seconds from a consumer command's first output record to its `records`-th (one per line).
+    static func streamedRecordTime(_ tool: String, _ arguments: [String], records: Int) throws -> Double {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        process.standardOutput = pipe
+        try process.run()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) { if process.isRunning { process.terminate() } }
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var seen = 0
+        var first: ContinuousClock.Instant?
+        while seen < records {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            if first == nil { first = .now }
+            buffer.withUnsafeBytes { bytes in
+                for i in 0..<n where bytes[i] == 0x0A { seen += 1 }
+            }
+        }
+        let elapsed = ContinuousClock.now - (first ?? .now)
+        process.waitUntilExit()
+        guard seen >= records else { throw BenchError("\(tool) delivered \(seen) of \(records) records") }
+        return elapsed.seconds
     }
 
     /// Wall time of a command in seconds; stdout goes to /dev/null.

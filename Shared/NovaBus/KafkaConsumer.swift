@@ -243,8 +243,10 @@ final class ConsumerPoller: Sendable {
         self.handle = handle
         self.batchSize = batchSize
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "novacron-consumer-poll"
+        let thread = Thread { [self] in
+            nameCurrentThread("nc-consume")
+            run()
+        }
         thread.start()
     }
 

@@ -30,18 +30,18 @@ public final class KafkaProducer: Sendable {
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
             guard let message, let opaque = message.pointee._private else { return }
-            let ticket = Unmanaged<DeliveryTicket>.fromOpaque(opaque).takeRetainedValue()
+            let slot = opaque.assumingMemoryBound(to: DeliverySlot.self).pointee
+            let group = slot.group.takeUnretainedValue()
             let m = message.pointee
             if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                ticket.group.complete(ticket.index, .success((m.partition, m.offset)))
+                group.complete(slot.index, .success((m.partition, m.offset)))
             } else {
-                ticket.group.complete(
-                    ticket.index, .failure(.delivery(code: m.err.rawValue, reason: KafkaError.errorString(m.err))))
+                group.complete(slot.index, .failure(.delivery(code: m.err.rawValue, reason: KafkaError.errorString(m.err))))
             }
         }
         self.context = context
         self.handle = RdKafkaHandle(pointer: try makeClient(type: RD_KAFKA_PRODUCER, conf: conf))
-        self.poller = PollThread(name: "novacron-producer-poll", handle: handle)
+        self.poller = PollThread(name: "nc-produce", handle: handle)
     }
 
     /// Produces one record and returns where it landed once the broker acknowledged it.
@@ -58,10 +58,8 @@ public final class KafkaProducer: Sendable {
         let group = DeliveryGroup(topics: messages.map(\.topic))
         for (index, message) in messages.enumerated() {
             while true {
-                let ticket = Unmanaged.passRetained(DeliveryTicket(group: group, index: index))
-                let code = enqueue(message, opaque: ticket.toOpaque())
+                let code = enqueue(message, opaque: group.slot(index))
                 if code == RD_KAFKA_RESP_ERR_NO_ERROR { break }
-                ticket.release()
                 if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                     // The local queue drains as the poll thread serves reports; back off briefly.
                     try? await Task.sleep(for: .milliseconds(1))
@@ -179,6 +177,10 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
 }
 
 /// The outcomes of one batch of sends, resumed once when the last report arrives.
+///
+/// Each record's librdkafka opaque points into `slots`, one buffer per batch (no allocation per
+/// record). The group holds itself alive (`keepAlive`) until every record is reported, so the
+/// delivery callback can reach it through an unretained reference.
 final class DeliveryGroup: Sendable {
     private struct State {
         var outcomes: [Result<(Int32, Int64), KafkaError>?]
@@ -188,20 +190,29 @@ final class DeliveryGroup: Sendable {
 
     private let topics: [String]
     private let state: Mutex<State>
+    private let slots: DeliverySlots
 
     init(topics: [String]) {
         self.topics = topics
         self.state = Mutex(State(outcomes: Array(repeating: nil, count: topics.count), remaining: topics.count))
+        self.slots = DeliverySlots(count: topics.count)
+        slots.bind(to: Unmanaged.passRetained(self))
     }
+
+    /// The opaque pointer for record `index`.
+    func slot(_ index: Int) -> UnsafeMutableRawPointer { slots.pointer(index) }
 
     func complete(_ index: Int, _ outcome: Result<(Int32, Int64), KafkaError>) {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
             guard state.outcomes[index] == nil else { return nil }
             state.outcomes[index] = outcome
             state.remaining -= 1
-            if state.remaining == 0, let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+            if state.remaining == 0 {
+                slots.releaseGroup()
+                if let waiter = state.waiter {
+                    state.waiter = nil
+                    return waiter
+                }
             }
             return nil
         }
@@ -224,14 +235,42 @@ final class DeliveryGroup: Sendable {
     }
 }
 
-/// The per-record opaque pointer handed to librdkafka; released by the delivery callback.
-final class DeliveryTicket: Sendable {
-    let group: DeliveryGroup
-    let index: Int
+/// What a record's opaque pointer points at: its batch and position.
+struct DeliverySlot {
+    var group: Unmanaged<DeliveryGroup>
+    var index: Int
+}
 
-    init(group: DeliveryGroup, index: Int) {
+/// One contiguous buffer of slots per batch.
+///
+/// `@unchecked Sendable` is sound: slots are written once in `bind` before any record is
+/// enqueued and only read afterwards (by the delivery callback); the buffer is freed in deinit,
+/// which runs only after the group released its self-reference, i.e. after the last callback.
+final class DeliverySlots: @unchecked Sendable {
+    private let buffer: UnsafeMutableBufferPointer<DeliverySlot>
+    private var group: Unmanaged<DeliveryGroup>?
+
+    init(count: Int) {
+        buffer = .allocate(capacity: count)
+    }
+
+    func bind(to group: Unmanaged<DeliveryGroup>) {
         self.group = group
-        self.index = index
+        for index in buffer.indices {
+            (buffer.baseAddress! + index).initialize(to: DeliverySlot(group: group, index: index))
+        }
+    }
+
+    func pointer(_ index: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(buffer.baseAddress! + index) }
+
+    /// Drops the group's self-reference once every record is reported (called under its lock).
+    func releaseGroup() {
+        group?.release()
+        group = nil
+    }
+
+    deinit {
+        buffer.deallocate()
     }
 }
 
@@ -243,12 +282,12 @@ final class PollThread: Sendable {
 
     init(name: String, handle: RdKafkaHandle) {
         let thread = Thread { [self] in
+            nameCurrentThread(name)
             while running.load(ordering: .relaxed) {
                 rd_kafka_poll(handle.pointer, 50)
             }
             finished.signal()
         }
-        thread.name = name
         thread.start()
     }
 

@@ -1,5 +1,6 @@
 import CRdKafka
 import Dispatch
+import Foundation
 
 /// A librdkafka client handle (`rd_kafka_t *`).
 ///
@@ -34,4 +35,10 @@ func fetchTopicNames(_ handle: RdKafkaHandle, timeoutMillis: Int32) -> Result<[S
 /// A librdkafka response code as a Swift error.
 struct KafkaResponseCode: Error {
     let code: rd_kafka_resp_err_t
+}
+
+/// Names the calling OS thread (at most 15 characters on Linux), so NovaBus's threads are
+/// recognisable in `top -H`, `perf` and debuggers.
+func nameCurrentThread(_ name: String) {
+    _ = novacron_name_thread(String(name.prefix(15)))
 }

@@ -23,19 +23,26 @@ import Testing
         #expect(TopicCatalog.descriptor(for: "novacron.nope") == nil)
     }
 
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static func file(_ path: String) throws -> String {
+        try String(contentsOf: repository.appendingPathComponent(path), encoding: .utf8)
+    }
+
     @Test func readmeTopicTableMatchesTheCatalog() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
-        for topic in TopicCatalog.all {
-            let row = text.split(separator: "\n").first { $0.hasPrefix("| `\(topic.name)` |") }
-            #expect(row != nil, "README has no row for \(topic.name)")
-            guard let row else { continue }
-            #expect(row.contains("| \(topic.partitions) |"), "README row for \(topic.name) has the wrong partition count")
-            for type in topic.messageTypes {
-                let short = type.replacingOccurrences(of: "novacron.v1.", with: "")
-                #expect(row.contains(short), "README row for \(topic.name) does not list \(short)")
-            }
-        }
+        #expect(
+            try Self.file("README.md").contains(TopicCatalog.markdownTable()),
+            "README's topic table is stale: paste `novacron-devbroker --print-catalog markdown`")
+    }
+
+    @Test func deploymentTopicFilesMatchTheCatalog() throws {
+        #expect(
+            try Self.file("compose/create-topics.sh") == TopicCatalog.kafkaTopicsScript(),
+            "regenerate with `novacron-devbroker --print-catalog kafka-topics > compose/create-topics.sh`")
+        #expect(
+            try Self.file("k8s/kafka-topics.yaml") == TopicCatalog.strimziTopics(),
+            "regenerate with `novacron-devbroker --print-catalog strimzi > k8s/kafka-topics.yaml`")
     }
 }
 
