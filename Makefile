@@ -6,7 +6,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := librdkafka-dev postgresql protobuf-compiler kcat pkg-config curl python3
 PROTOC_GEN_SWIFT := .build/release/protoc-gen-swift
 
-.PHONY: all deps build test test-unit check-deploy run proto bench-bus stack-start stack-stop clean
+.PHONY: all deps build test test-unit check-deploy run proto bench-bus bench-placement stack-start stack-stop clean
 
 all: build
 
@@ -36,7 +36,7 @@ check-deploy: deps
 
 ## test-unit: pure tests only (no servers)
 test-unit:
-	$(SWIFT) test --filter NovaCoreTests
+	$(SWIFT) test --filter 'NovaCoreTests|PlacementCoreTests'
 
 ## run: the embedded stack in the foreground until Ctrl-C
 run: build
@@ -54,6 +54,11 @@ bench-bus: deps
 	$(SWIFT) build -c release --product novacron-devbroker
 	$(SWIFT) build -c release --product novacron-bench-bus
 	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-bus $(ARGS)
+
+## bench-placement: placement engine decisions/s, p50/p99 and packing quality (in-process)
+bench-placement:
+	$(SWIFT) build -c release --product novacron-bench-placement
+	.build/release/novacron-bench-placement $(ARGS)
 
 stack-start: build
 	scripts/devstack.sh start

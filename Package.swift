@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "novacron-devbroker", targets: ["DevBroker"]),
         .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
+        .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
         .library(name: "NovaCore", targets: ["NovaCore"]),
         .library(name: "NovaBus", targets: ["NovaBus"]),
         .library(name: "NovaStore", targets: ["NovaStore"]),
@@ -67,6 +68,12 @@ let package = Package(
             name: "BenchBus",
             dependencies: ["NovaBus", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Services/BenchBus"),
+        // Placement: the pure engine (filters, scorers, explanations) and its benchmark.
+        .target(name: "PlacementCore", dependencies: ["NovaCore", "NovaProto"], path: "Services/Placement/Core"),
+        .executableTarget(
+            name: "BenchPlacement",
+            dependencies: ["PlacementCore", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Services/Placement/Bench"),
         // A minimal service built on NovaService that integration tests run as a child process
         // (to SIGKILL it, restart it, run two replicas). It is test infrastructure, not a product.
         .executableTarget(
@@ -74,6 +81,7 @@ let package = Package(
             dependencies: ["NovaService", "NovaCore", "NovaProto"],
             path: "Tests/Fixture"),
         .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
+        .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

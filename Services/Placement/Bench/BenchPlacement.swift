@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import NovaCore
+import PlacementCore
+
+/// `novacron-bench-placement`: the placement engine in-process on one core, and its packing
+/// quality against an offline first-fit-decreasing reference computed in the same run.
+@main
+struct BenchPlacement: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "novacron-bench-placement",
+        abstract: "Benchmark the placement engine: decisions/s, p50/p99, packing quality vs first-fit-decreasing.")
+
+    @Option(help: "Fleet sizes (hosts), comma-separated.")
+    var fleets = "1000,10000,100000"
+
+    @Option(help: "Decisions measured per fleet size.")
+    var decisions = 50_000
+
+    @Option(help: "Hosts in the packing-quality fleet.")
+    var packingHosts = 1000
+
+    func run() throws {
+        let sizes = fleets.split(separator: ",").compactMap { Int($0) }
+        guard !sizes.isEmpty, decisions > 0 else { throw ValidationError("--fleets and --decisions must be positive") }
+        print("Placement engine, one core; mixed stream (1/3 anti-affinity or spread), steady state ~70% full")
+        print(String(repeating: "-", count: 78))
+        print("hosts      decisions/s   p50 us   p99 us   max us   placed   failed   avg visited")
+        for n in sizes {
+            let r = Self.throughput(hosts: n, decisions: decisions)
+            print(
+                String(
+                    format: "%-9d %12.0f %8.1f %8.1f %8.1f %8d %8d %10.1f", n, r.perSecond, r.p50, r.p99, r.max, r.placed,
+                    r.failed, r.visited))
+        }
+        print("target: >= 50,000 decisions/s at 10k hosts, p99 < 1 ms")
+        print(String(repeating: "-", count: 78))
+        let packing = Self.packing(hosts: packingHosts)
+        print(
+            String(
+                format: "packing (binpack, %d hosts, standard mix): engine fill %.3f, first-fit-decreasing %.3f, ratio %.3f",
+                packingHosts, packing.engine, packing.reference, packing.engine / packing.reference))
+        print("target: ratio >= 0.97")
+    }
+
+    struct Throughput {
+        var perSecond: Double
+        var p50: Double
+        var p99: Double
+        var max: Double
+        var placed: Int
+        var failed: Int
+        var visited: Double
+    }
+
+    static func fleet(_ n: Int, rng: inout SplitMix64) -> Fleet {
+        var fleet = Fleet()
+        let shapes: [(Int64, Int64)] = [(16000, 65536), (32000, 131072), (64000, 262144), (96000, 393216)]
+        for i in 0..<n {
+            let shape = shapes[i % shapes.count]
+            let region = "region-\(i % 3)"
+            fleet.upsert(
+                Host(
+                    id: "host-\(i)", capacity: Resources(vcpuMillis: shape.0, memoryMiB: shape.1, diskGiB: 2000),
+                    topology: Topology(cloud: "cloud", region: region, zone: "\(region)-\((i / 3) % 3)"),
+                    labels: ["tier": i % 4 == 0 ? "gold" : "standard"], priceMicrosPerHour: Int64(500_000 + (i % 17) * 100_000),
+                    spot: i % 10 == 0))
+        }
+        return fleet
+    }
+
+    static let sizes: [(Int64, Int64)] = [(500, 1024), (1000, 2048), (2000, 4096), (2000, 8192), (4000, 16384), (8000, 32768)]
+
+    static func request(_ i: Int, rng: inout SplitMix64) -> VMRequest {
+        let size = sizes[Int(rng.next() % UInt64(sizes.count))]
+        var constraints = PlacementConstraints(spotAllowed: i % 2 == 0)
+        switch i % 6 {
+        case 0: constraints.affinity = [AffinityRule(group: "app-\(i % 97)", scope: .host, anti: true)]
+        case 1: constraints.spread = [SpreadRule(group: "app-\(i % 89)", scope: .zone, maxSkew: 1)]
+        default: break
+        }
+        return VMRequest(
+            id: "vm-\(i)", resources: Resources(vcpuMillis: size.0, memoryMiB: size.1, diskGiB: 20), constraints: constraints,
+            groups: ["app-\(i % 97)", "app-\(i % 89)"])
+    }
+
+    static func throughput(hosts n: Int, decisions: Int) -> Throughput {
+        var rng = SplitMix64(seed: UInt64(n))
+        var fleet = fleet(n, rng: &rng)
+        let engine = PlacementEngine()
+        // Fill to ~70% first, so decisions run against a realistic, partly used fleet.
+        let capacity = fleet.hosts.reduce(Int64(0)) { $0 + $1.capacity.memoryMiB }
+        var used: Int64 = 0
+        var live: [String] = []
+        var next = 0
+        while Double(used) < 0.7 * Double(capacity) {
+            let vm = request(next, rng: &rng)
+            next += 1
+            if case .placed(let choice) = engine.decide(vm, in: fleet, start: next) {
+                try? fleet.place(vm.id, resources: vm.resources, groups: vm.groups, onHost: choice.chosen.hostIndex)
+                used += vm.resources.memoryMiB
+                live.append(vm.id)
+            } else if next > 10 * n * 20 {
+                break
+            }
+        }
+        var samples = [Double](repeating: 0, count: decisions)
+        var placed = 0
+        var failed = 0
+        var visited = 0
+        let clock = ContinuousClock()
+        let total = clock.measure {
+            for k in 0..<decisions {
+                let vm = request(next, rng: &rng)
+                next += 1
+                let started = clock.now
+                let decision = engine.decide(vm, in: fleet, start: next &* 7919)
+                samples[k] = Double((clock.now - started).components.attoseconds) / 1e12
+                    + Double((clock.now - started).components.seconds) * 1e6
+                switch decision {
+                case .placed(let choice):
+                    placed += 1
+                    visited += choice.hostsConsidered
+                    // Steady state: each placement replaces the oldest VM.
+                    try? fleet.place(vm.id, resources: vm.resources, groups: vm.groups, onHost: choice.chosen.hostIndex)
+                    live.append(vm.id)
+                    if !live.isEmpty { fleet.release(live.removeFirst()) }
+                case .failed(let failure):
+                    failed += 1
+                    visited += failure.hostsTotal
+                }
+            }
+        }
+        samples.sort()
+        let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+        return Throughput(
+            perSecond: Double(decisions) / seconds, p50: samples[decisions / 2],
+            p99: samples[min(decisions - 1, decisions * 99 / 100)], max: samples.last!, placed: placed, failed: failed,
+            visited: Double(visited) / Double(decisions))
+    }
+
+    /// Fill ratio (mean of cpu and memory use) after binpacking a standard mix until the first
+    /// failure, and after offline first-fit-decreasing of the same requests.
+    static func packing(hosts n: Int) -> (engine: Double, reference: Double) {
+        var rng = SplitMix64(seed: 2024)
+        let empty = fleet(n, rng: &rng)
+        let requests = (0..<(n * 40)).map { i -> VMRequest in
+            let size = sizes[Int(rng.next() % UInt64(sizes.count))]
+            return VMRequest(id: "p-\(i)", resources: Resources(vcpuMillis: size.0, memoryMiB: size.1), constraints: PlacementConstraints(spotAllowed: true))
+        }
+        var online = empty
+        let engine = PlacementEngine(policy: PlacementPolicy(defaultStrategy: .binpack, priceWeight: 0, measuredUtilisationWeight: 0))
+        for (i, vm) in requests.enumerated() {
+            guard case .placed(let choice) = engine.decide(vm, in: online, start: i) else { break }
+            try? online.place(vm.id, resources: vm.resources, groups: [], onHost: choice.chosen.hostIndex)
+        }
+        var offline = empty
+        let decreasing = requests.sorted { ($0.resources.memoryMiB, $0.resources.vcpuMillis) > ($1.resources.memoryMiB, $1.resources.vcpuMillis) }
+        for vm in decreasing {
+            if let index = offline.hosts.firstIndex(where: { vm.resources.fits(in: $0.free) }) {
+                try? offline.place(vm.id, resources: vm.resources, groups: [], onHost: index)
+            }
+        }
+        return (fill(online), fill(offline))
+    }
+
+    static func fill(_ fleet: Fleet) -> Double {
+        var cpu = (0.0, 0.0)
+        var memory = (0.0, 0.0)
+        for host in fleet.hosts {
+            cpu.0 += Double(host.allocated.vcpuMillis)
+            cpu.1 += Double(host.capacity.vcpuMillis)
+            memory.0 += Double(host.allocated.memoryMiB)
+            memory.1 += Double(host.capacity.memoryMiB)
+        }
+        return (cpu.0 / cpu.1 + memory.0 / memory.1) / 2
+    }
+}

@@ -1,0 +1,125 @@
+import NovaCore
+
+/// The inventory placement decides over: hosts, where they are, what runs on them and which VM
+/// groups have members where. A value type: decisions read it, `place`/`release` return the
+/// changed state, so the engine stays a pure function of (fleet, request).
+public struct Fleet: Sendable {
+    public private(set) var hosts: [Host] = []
+    /// Zone index of each host (parallel to `hosts`).
+    public private(set) var zoneOf: [Int] = []
+    /// Zone index -> topology of that zone.
+    public private(set) var zones: [Topology] = []
+    /// Measured utilisation per host (0...1, smoothed by the caller), parallel to `hosts`.
+    public private(set) var measured: [Double] = []
+    public private(set) var placements: [String: Placement] = [:]
+    private var indexOfHost: [String: Int] = [:]
+    private var indexOfZone: [Topology: Int] = [:]
+    /// Group -> members per host index / per zone index.
+    private var groupHosts: [String: [Int: Int]] = [:]
+    private var groupZones: [String: [Int: Int]] = [:]
+
+    /// A VM's resources on a host.
+    public struct Placement: Sendable, Hashable {
+        public var vmID: String
+        public var hostIndex: Int
+        public var resources: Resources
+        public var groups: Set<String>
+    }
+
+    public init(hosts: [Host] = []) {
+        for host in hosts { upsert(host) }
+    }
+
+    public var count: Int { hosts.count }
+
+    public func index(of hostID: String) -> Int? { indexOfHost[hostID] }
+
+    public func zoneIndex(of topology: Topology) -> Int? { indexOfZone[topology] }
+
+    /// Adds a host or updates its capacity, labels, price and state, keeping its allocations.
+    public mutating func upsert(_ host: Host) {
+        let zone = Topology(cloud: host.topology.cloud, region: host.topology.region, zone: host.topology.zone)
+        let zoneIndex: Int
+        if let existing = indexOfZone[zone] {
+            zoneIndex = existing
+        } else {
+            zoneIndex = zones.count
+            zones.append(zone)
+            indexOfZone[zone] = zoneIndex
+        }
+        if let i = indexOfHost[host.id] {
+            var updated = host
+            updated.allocated = hosts[i].allocated
+            hosts[i] = updated
+            zoneOf[i] = zoneIndex
+        } else {
+            indexOfHost[host.id] = hosts.count
+            hosts.append(host)
+            zoneOf.append(zoneIndex)
+            measured.append(0)
+        }
+    }
+
+    public mutating func setState(_ state: HostState, of hostID: String) {
+        guard let i = indexOfHost[hostID] else { return }
+        hosts[i].state = state
+    }
+
+    public mutating func setMeasuredUtilisation(_ value: Double, of hostID: String) {
+        guard let i = indexOfHost[hostID] else { return }
+        measured[i] = min(1, max(0, value))
+    }
+
+    /// Members of `group` on host `index`.
+    public func members(of group: String, onHost index: Int) -> Int { groupHosts[group]?[index] ?? 0 }
+
+    /// Members of `group` in zone `index`.
+    public func members(of group: String, inZone index: Int) -> Int { groupZones[group]?[index] ?? 0 }
+
+    /// Whether `group` has any member anywhere.
+    public func hasMembers(_ group: String) -> Bool { !(groupZones[group]?.isEmpty ?? true) }
+
+    /// Claims `resources` on host `index` for `vmID`. Fails, changing nothing, when the host
+    /// lacks the room (the engine never asks for that; this is the last line of defence).
+    public mutating func place(_ vmID: String, resources: Resources, groups: Set<String>, onHost index: Int) throws(PlacementError) {
+        guard placements[vmID] == nil else { throw .alreadyPlaced(vmID) }
+        let allocated: Resources
+        do { allocated = try hosts[index].allocated.adding(resources) } catch { throw .overCapacity(hosts[index].id) }
+        guard allocated.fits(in: hosts[index].capacity) else { throw .overCapacity(hosts[index].id) }
+        hosts[index].allocated = allocated
+        placements[vmID] = Placement(vmID: vmID, hostIndex: index, resources: resources, groups: groups)
+        for group in groups {
+            groupHosts[group, default: [:]][index, default: 0] += 1
+            groupZones[group, default: [:]][zoneOf[index], default: 0] += 1
+        }
+    }
+
+    /// Returns a VM's resources to its host; the placement it had, or nil for an unknown VM.
+    @discardableResult
+    public mutating func release(_ vmID: String) -> Placement? {
+        guard let placement = placements.removeValue(forKey: vmID) else { return nil }
+        let i = placement.hostIndex
+        hosts[i].allocated = (try? hosts[i].allocated.subtracting(placement.resources)) ?? .zero
+        for group in placement.groups {
+            Self.decrement(&groupHosts, group, i)
+            Self.decrement(&groupZones, group, zoneOf[i])
+        }
+        return placement
+    }
+
+    private static func decrement(_ counts: inout [String: [Int: Int]], _ group: String, _ key: Int) {
+        guard let current = counts[group]?[key] else { return }
+        if current <= 1 {
+            counts[group]?[key] = nil
+            if counts[group]?.isEmpty == true { counts[group] = nil }
+        } else {
+            counts[group]?[key] = current - 1
+        }
+    }
+}
+
+/// A claim the fleet refused.
+public enum PlacementError: Error, Equatable, Sendable {
+    case alreadyPlaced(String)
+    case overCapacity(String)
+}

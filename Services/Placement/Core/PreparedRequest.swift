@@ -1,0 +1,72 @@
+import NovaCore
+
+/// A request with what every host check needs computed once per decision: which zones the
+/// topology requirement allows, group member counts per region, and each spread rule's
+/// least-loaded eligible domain.
+public struct PreparedRequest: Sendable {
+    public let request: VMRequest
+    /// Allowed zones by zone index; nil = every zone.
+    let allowedZones: [Bool]?
+    /// Per spread rule: the smallest member count among eligible domains.
+    let spreadMinimum: [Int]
+    /// Region key of each zone index, and group -> region -> members, for region scope.
+    private let regionOfZone: [String]
+    private let regionMembers: [String: [String: Int]]
+
+    init(_ request: VMRequest, fleet: Fleet) {
+        self.request = request
+        let requirement = request.constraints.topology
+        if requirement == Topology() {
+            allowedZones = nil
+        } else {
+            allowedZones = fleet.zones.map { $0.satisfies(requirement) }
+        }
+        let regionOfZone = fleet.zones.map { "\($0.cloud)/\($0.region)" }
+        self.regionOfZone = regionOfZone
+        var regionMembers: [String: [String: Int]] = [:]
+        let groups = Set(request.constraints.affinity.filter { $0.scope == .region }.map(\.group))
+            .union(request.constraints.spread.filter { $0.scope == .region }.map(\.group))
+        for group in groups {
+            for (zone, region) in regionOfZone.enumerated() {
+                regionMembers[group, default: [:]][region, default: 0] += fleet.members(of: group, inZone: zone)
+            }
+        }
+        self.regionMembers = regionMembers
+        let zoneAllowed = allowedZones
+        let members = regionMembers
+        spreadMinimum = request.constraints.spread.map { rule in
+            Self.minimum(rule, fleet: fleet, zoneAllowed: zoneAllowed, regionOfZone: regionOfZone, regionMembers: members)
+        }
+    }
+
+    /// Members of `group` in the host's domain at `scope`.
+    @inline(__always)
+    func members(of group: String, scope: TopologyScope, hostIndex: Int, fleet: Fleet) -> Int {
+        switch scope {
+        case .host: fleet.members(of: group, onHost: hostIndex)
+        case .zone: fleet.members(of: group, inZone: fleet.zoneOf[hostIndex])
+        case .region: regionMembers[group]?[regionOfZone[fleet.zoneOf[hostIndex]]] ?? 0
+        }
+    }
+
+    private static func minimum(
+        _ rule: SpreadRule, fleet: Fleet, zoneAllowed: [Bool]?, regionOfZone: [String],
+        regionMembers: [String: [String: Int]]
+    ) -> Int {
+        let eligibleZones = fleet.zones.indices.filter { zoneAllowed?[$0] ?? true }
+        switch rule.scope {
+        case .zone:
+            return eligibleZones.map { fleet.members(of: rule.group, inZone: $0) }.min() ?? 0
+        case .region:
+            let regions = Set(eligibleZones.map { regionOfZone[$0] })
+            return regions.map { regionMembers[rule.group]?[$0] ?? 0 }.min() ?? 0
+        case .host:
+            var minimum = Int.max
+            for (index, host) in fleet.hosts.enumerated() where host.state == .ready && (zoneAllowed?[fleet.zoneOf[index]] ?? true) {
+                minimum = min(minimum, fleet.members(of: rule.group, onHost: index))
+                if minimum == 0 { break }
+            }
+            return minimum == .max ? 0 : minimum
+        }
+    }
+}
