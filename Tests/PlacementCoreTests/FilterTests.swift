@@ -1,5 +1,5 @@
 import NovaCore
-import PlacementCore
+@testable import PlacementCore
 import Testing
 
 @Suite struct FilterTests {
@@ -138,5 +138,11 @@ import Testing
         #expect(runnerUp.total <= choice.chosen.total)
         #expect(runnerUp.hostID != choice.chosen.hostID)
         #expect(choice.hostsFeasible == 3)
+    }
+}
+
+@Suite struct RejectionTests {
+    @Test func ordinalsFollowDeclarationOrder() {
+        for (i, rejection) in Rejection.allCases.enumerated() { #expect(rejection.ordinal == i) }
     }
 }

@@ -23,7 +23,8 @@ struct BenchPlacement: ParsableCommand {
     func run() throws {
         let sizes = fleets.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, decisions > 0 else { throw ValidationError("--fleets and --decisions must be positive") }
-        print("Placement engine, one core; mixed stream (1/3 anti-affinity or spread), steady state ~70% full")
+        print("Placement engine, one core; mixed stream (1/3 anti-affinity or spread), steady state ~70% full;")
+        print("decisions/s = decisions per second spent in decide() (applying the result is not timed)")
         print(String(repeating: "-", count: 78))
         print("hosts      decisions/s   p50 us   p99 us   max us   placed   failed   avg visited")
         for n in sizes {
@@ -35,11 +36,16 @@ struct BenchPlacement: ParsableCommand {
         }
         print("target: >= 50,000 decisions/s at 10k hosts, p99 < 1 ms")
         print(String(repeating: "-", count: 78))
-        let packing = Self.packing(hosts: packingHosts)
+        let p = Self.packing(hosts: packingHosts)
+        print("packing: binpack online until the first failure, \(packingHosts) hosts, standard mix of 6 VM sizes")
         print(
             String(
-                format: "packing (binpack, %d hosts, standard mix): engine fill %.3f, first-fit-decreasing %.3f, ratio %.3f",
-                packingHosts, packing.engine, packing.reference, packing.engine / packing.reference))
+                format: "  engine fill %.3f; first-fit-decreasing of the same VMs %.3f; ratio %.3f", p.engine, p.sameVMs,
+                p.engine / p.sameVMs))
+        print(
+            String(
+                format: "  (context: first-fit-decreasing choosing from the whole over-sized mix fills %.3f; ratio %.3f)",
+                p.wholeMix, p.engine / p.wholeMix))
         print("target: ratio >= 0.97")
     }
 
@@ -108,31 +114,32 @@ struct BenchPlacement: ParsableCommand {
         var placed = 0
         var failed = 0
         var visited = 0
+        var oldest = 0
         let clock = ContinuousClock()
-        let total = clock.measure {
-            for k in 0..<decisions {
-                let vm = request(next, rng: &rng)
-                next += 1
-                let started = clock.now
-                let decision = engine.decide(vm, in: fleet, start: next &* 7919)
-                samples[k] = Double((clock.now - started).components.attoseconds) / 1e12
-                    + Double((clock.now - started).components.seconds) * 1e6
-                switch decision {
-                case .placed(let choice):
-                    placed += 1
-                    visited += choice.hostsConsidered
-                    // Steady state: each placement replaces the oldest VM.
-                    try? fleet.place(vm.id, resources: vm.resources, groups: vm.groups, onHost: choice.chosen.hostIndex)
-                    live.append(vm.id)
-                    if !live.isEmpty { fleet.release(live.removeFirst()) }
-                case .failed(let failure):
-                    failed += 1
-                    visited += failure.hostsTotal
-                }
+        for k in 0..<decisions {
+            let vm = request(next, rng: &rng)
+            next += 1
+            let started = clock.now
+            let decision = engine.decide(vm, in: fleet, start: next &* 7919)
+            let elapsed = clock.now - started
+            samples[k] = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+            switch decision {
+            case .placed(let choice):
+                placed += 1
+                visited += choice.hostsConsidered
+                // Steady state (not timed): each placement replaces the oldest VM.
+                try? fleet.place(vm.id, resources: vm.resources, groups: vm.groups, onHost: choice.chosen.hostIndex)
+                live.append(vm.id)
+                fleet.release(live[oldest])
+                oldest += 1
+            case .failed(let failure):
+                failed += 1
+                visited += failure.hostsTotal
             }
         }
+        // Throughput of the engine itself: decisions per second of time spent deciding.
+        let seconds = samples.reduce(0, +) / 1e6
         samples.sort()
-        let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
         return Throughput(
             perSecond: Double(decisions) / seconds, p50: samples[decisions / 2],
             p99: samples[min(decisions - 1, decisions * 99 / 100)], max: samples.last!, placed: placed, failed: failed,
@@ -141,27 +148,44 @@ struct BenchPlacement: ParsableCommand {
 
     /// Fill ratio (mean of cpu and memory use) after binpacking a standard mix until the first
     /// failure, and after offline first-fit-decreasing of the same requests.
-    static func packing(hosts n: Int) -> (engine: Double, reference: Double) {
+    /// Binpacks the stream online until the first failure; returns the engine's fill, the fill
+    /// of first-fit-decreasing over exactly the VMs the engine was offered (including the one
+    /// that failed), and of first-fit-decreasing over the whole over-sized mix (an upper bound
+    /// that may pick a subset the arrival order never offered).
+    static func packing(hosts n: Int) -> (engine: Double, sameVMs: Double, wholeMix: Double) {
         var rng = SplitMix64(seed: 2024)
         let empty = fleet(n, rng: &rng)
         let requests = (0..<(n * 40)).map { i -> VMRequest in
             let size = sizes[Int(rng.next() % UInt64(sizes.count))]
-            return VMRequest(id: "p-\(i)", resources: Resources(vcpuMillis: size.0, memoryMiB: size.1), constraints: PlacementConstraints(spotAllowed: true))
+            return VMRequest(
+                id: "p-\(i)", resources: Resources(vcpuMillis: size.0, memoryMiB: size.1),
+                constraints: PlacementConstraints(spotAllowed: true))
         }
         var online = empty
         let engine = PlacementEngine(policy: PlacementPolicy(defaultStrategy: .binpack, priceWeight: 0, measuredUtilisationWeight: 0))
+        var offered = requests.count
         for (i, vm) in requests.enumerated() {
-            guard case .placed(let choice) = engine.decide(vm, in: online, start: i) else { break }
+            guard case .placed(let choice) = engine.decide(vm, in: online, start: i) else {
+                offered = i + 1
+                break
+            }
             try? online.place(vm.id, resources: vm.resources, groups: [], onHost: choice.chosen.hostIndex)
         }
-        var offline = empty
-        let decreasing = requests.sorted { ($0.resources.memoryMiB, $0.resources.vcpuMillis) > ($1.resources.memoryMiB, $1.resources.vcpuMillis) }
+        return (fill(online), fill(firstFitDecreasing(Array(requests[..<offered]), into: empty)),
+                fill(firstFitDecreasing(requests, into: empty)))
+    }
+
+    static func firstFitDecreasing(_ requests: [VMRequest], into empty: Fleet) -> Fleet {
+        var fleet = empty
+        let decreasing = requests.sorted {
+            ($0.resources.memoryMiB, $0.resources.vcpuMillis) > ($1.resources.memoryMiB, $1.resources.vcpuMillis)
+        }
         for vm in decreasing {
-            if let index = offline.hosts.firstIndex(where: { vm.resources.fits(in: $0.free) }) {
-                try? offline.place(vm.id, resources: vm.resources, groups: [], onHost: index)
+            if let index = fleet.hosts.firstIndex(where: { vm.resources.fits(in: $0.free) }) {
+                try? fleet.place(vm.id, resources: vm.resources, groups: [], onHost: index)
             }
         }
-        return (fill(online), fill(offline))
+        return fleet
     }
 
     static func fill(_ fleet: Fleet) -> Double {

@@ -8,7 +8,7 @@ import NovaCore
 public enum HostStateFilter {
     public static let name = "host-state"
     @inline(__always)
-    static func check(_ host: Host) -> Rejection? { host.state == .ready ? nil : .hostNotReady }
+    static func check(ready: Bool) -> Rejection? { ready ? nil : .hostNotReady }
 }
 
 /// The host's cloud, region and zone satisfy the request's (empty fields match anything).
@@ -25,8 +25,8 @@ public enum TopologyFilter {
 public enum SpotFilter {
     public static let name = "spot"
     @inline(__always)
-    static func check(_ host: Host, _ request: PreparedRequest) -> Rejection? {
-        host.spot && !request.request.constraints.spotAllowed ? .spotNotAllowed : nil
+    static func check(spot: Bool, _ request: PreparedRequest) -> Rejection? {
+        spot && !request.spotAllowed ? .spotNotAllowed : nil
     }
 }
 
@@ -34,9 +34,8 @@ public enum SpotFilter {
 public enum PriceFilter {
     public static let name = "price"
     @inline(__always)
-    static func check(_ host: Host, _ request: PreparedRequest) -> Rejection? {
-        guard let max = request.request.constraints.maxPriceMicrosPerHour else { return nil }
-        return host.priceMicrosPerHour > max ? .priceTooHigh : nil
+    static func check(price: Int64, _ request: PreparedRequest) -> Rejection? {
+        price > request.maxPrice ? .priceTooHigh : nil
     }
 }
 
@@ -44,8 +43,8 @@ public enum PriceFilter {
 public enum LabelSelectorFilter {
     public static let name = "labels"
     @inline(__always)
-    static func check(_ host: Host, _ request: PreparedRequest) -> Rejection? {
-        for selector in request.request.constraints.selectors where !selector.matches(host.labels) {
+    static func check(_ labels: [String: String], _ request: PreparedRequest) -> Rejection? {
+        for selector in request.request.constraints.selectors where !selector.matches(labels) {
             return .labelMismatch
         }
         return nil
@@ -56,10 +55,8 @@ public enum LabelSelectorFilter {
 public enum CapacityFilter {
     public static let name = "capacity"
     @inline(__always)
-    static func check(_ host: Host, _ request: PreparedRequest) -> Rejection? {
-        let need = request.request.resources
-        let capacity = host.capacity
-        let allocated = host.allocated
+    static func check(capacity: Resources, allocated: Resources, _ request: PreparedRequest) -> Rejection? {
+        let need = request.need
         if need.memoryMiB > capacity.memoryMiB - allocated.memoryMiB { return .insufficientMemory }
         if need.vcpuMillis > capacity.vcpuMillis - allocated.vcpuMillis { return .insufficientCPU }
         if need.diskGiB > capacity.diskGiB - allocated.diskGiB { return .insufficientDisk }

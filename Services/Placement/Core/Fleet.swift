@@ -12,6 +12,15 @@ public struct Fleet: Sendable {
     /// Measured utilisation per host (0...1, smoothed by the caller), parallel to `hosts`.
     public private(set) var measured: [Double] = []
     public private(set) var placements: [String: Placement] = [:]
+    /// Hot fields of each host in parallel arrays, so the filter loop reads a few numbers per
+    /// host instead of copying `Host` values (whose strings and label maps cost retains).
+    private(set) var capacityOf: [Resources] = []
+    private(set) var allocatedOf: [Resources] = []
+    private(set) var readyOf: [Bool] = []
+    private(set) var priceOf: [Int64] = []
+    private(set) var spotOf: [Bool] = []
+    /// The highest price per hour in the fleet (for the price scorer).
+    public private(set) var maxPrice: Int64 = 0
     private var indexOfHost: [String: Int] = [:]
     private var indexOfZone: [Topology: Int] = [:]
     /// Group -> members per host index / per zone index.
@@ -50,19 +59,39 @@ public struct Fleet: Sendable {
         if let i = indexOfHost[host.id] {
             var updated = host
             updated.allocated = hosts[i].allocated
+            let oldPrice = hosts[i].priceMicrosPerHour
             hosts[i] = updated
             zoneOf[i] = zoneIndex
+            capacityOf[i] = host.capacity
+            readyOf[i] = host.state == .ready
+            priceOf[i] = host.priceMicrosPerHour
+            spotOf[i] = host.spot
+            if oldPrice == maxPrice && host.priceMicrosPerHour < oldPrice { maxPrice = priceOf.max() ?? 0 }
         } else {
             indexOfHost[host.id] = hosts.count
             hosts.append(host)
             zoneOf.append(zoneIndex)
             measured.append(0)
+            capacityOf.append(host.capacity)
+            allocatedOf.append(host.allocated)
+            readyOf.append(host.state == .ready)
+            priceOf.append(host.priceMicrosPerHour)
+            spotOf.append(host.spot)
         }
+        maxPrice = max(maxPrice, host.priceMicrosPerHour)
+    }
+
+    /// Sets a host's allocation as recorded elsewhere (e.g. the database), without placements.
+    public mutating func setAllocated(_ allocated: Resources, of hostID: String) {
+        guard let i = indexOfHost[hostID] else { return }
+        hosts[i].allocated = allocated
+        allocatedOf[i] = allocated
     }
 
     public mutating func setState(_ state: HostState, of hostID: String) {
         guard let i = indexOfHost[hostID] else { return }
         hosts[i].state = state
+        readyOf[i] = state == .ready
     }
 
     public mutating func setMeasuredUtilisation(_ value: Double, of hostID: String) {
@@ -87,6 +116,7 @@ public struct Fleet: Sendable {
         do { allocated = try hosts[index].allocated.adding(resources) } catch { throw .overCapacity(hosts[index].id) }
         guard allocated.fits(in: hosts[index].capacity) else { throw .overCapacity(hosts[index].id) }
         hosts[index].allocated = allocated
+        allocatedOf[index] = allocated
         placements[vmID] = Placement(vmID: vmID, hostIndex: index, resources: resources, groups: groups)
         for group in groups {
             groupHosts[group, default: [:]][index, default: 0] += 1
@@ -100,6 +130,7 @@ public struct Fleet: Sendable {
         guard let placement = placements.removeValue(forKey: vmID) else { return nil }
         let i = placement.hostIndex
         hosts[i].allocated = (try? hosts[i].allocated.subtracting(placement.resources)) ?? .zero
+        allocatedOf[i] = hosts[i].allocated
         for group in placement.groups {
             Self.decrement(&groupHosts, group, i)
             Self.decrement(&groupZones, group, zoneOf[i])

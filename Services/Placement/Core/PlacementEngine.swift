@@ -54,33 +54,35 @@ public struct PlacementEngine: Sendable {
         let n = fleet.count
         let wanted = max(1, policy.candidates(n))
         let strategy = request.constraints.strategy ?? policy.defaultStrategy
-        let maxPrice = fleet.hosts.lazy.map(\.priceMicrosPerHour).max() ?? 0
+        let maxPrice = fleet.maxPrice
         var rejections = [Int](repeating: 0, count: Rejection.allCases.count)
-        var best: HostScore?
-        var second: HostScore?
+        var best = (index: -1, total: -Double.infinity)
+        var second = (index: -1, total: -Double.infinity)
         var feasible = 0
         var visited = 0
         let offset = n == 0 ? 0 : ((start % n) + n) % n
         while visited < n && feasible < wanted {
-            let index = (offset + visited) % n
+            let index = offset + visited < n ? offset + visited : offset + visited - n
             visited += 1
             if let rejection = firstRejection(index, fleet, prepared) {
-                rejections[Rejection.allCases.firstIndex(of: rejection)!] += 1
+                rejections[rejection.ordinal] += 1
                 continue
             }
             feasible += 1
-            let score = self.score(index, fleet, request.resources, strategy, maxPrice)
-            if best == nil || score.total > best!.total {
+            let total = self.total(index, fleet, prepared.need, strategy, maxPrice)
+            if total > best.total {
                 second = best
-                best = score
-            } else if second == nil || score.total > second!.total {
-                second = score
+                best = (index, total)
+            } else if total > second.total {
+                second = (index, total)
             }
         }
-        if let best {
+        if best.index >= 0 {
             return .placed(
                 PlacementChoice(
-                    chosen: best, runnerUp: second, hostsConsidered: visited, hostsFeasible: feasible, strategy: strategy))
+                    chosen: explain(best.index, fleet, prepared.need, strategy, maxPrice),
+                    runnerUp: second.index >= 0 ? explain(second.index, fleet, prepared.need, strategy, maxPrice) : nil,
+                    hostsConsidered: visited, hostsFeasible: feasible, strategy: strategy))
         }
         var counts: [Rejection: Int] = [:]
         for (i, count) in rejections.enumerated() where count > 0 { counts[Rejection.allCases[i]] = count }
@@ -94,34 +96,55 @@ public struct PlacementEngine: Sendable {
     /// The filter chain, cheapest first; nil = feasible.
     @inline(__always)
     func firstRejection(_ index: Int, _ fleet: Fleet, _ request: PreparedRequest) -> Rejection? {
-        let host = fleet.hosts[index]
-        return HostStateFilter.check(host)
-            ?? TopologyFilter.check(zone: fleet.zoneOf[index], request)
-            ?? SpotFilter.check(host, request)
-            ?? PriceFilter.check(host, request)
-            ?? CapacityFilter.check(host, request)
-            ?? LabelSelectorFilter.check(host, request)
-            ?? AffinityFilter.check(index, fleet, request)
-            ?? SpreadFilter.check(index, fleet, request)
+        if let r = HostStateFilter.check(ready: fleet.readyOf[index]) { return r }
+        if let r = TopologyFilter.check(zone: fleet.zoneOf[index], request) { return r }
+        if let r = SpotFilter.check(spot: fleet.spotOf[index], request) { return r }
+        if let r = PriceFilter.check(price: fleet.priceOf[index], request) { return r }
+        if let r = CapacityFilter.check(capacity: fleet.capacityOf[index], allocated: fleet.allocatedOf[index], request) {
+            return r
+        }
+        if request.hasSelectors, let r = LabelSelectorFilter.check(fleet.hosts[index].labels, request) { return r }
+        if request.hasGroupRules {
+            if let r = AffinityFilter.check(index, fleet, request) { return r }
+            if let r = SpreadFilter.check(index, fleet, request) { return r }
+        }
+        return nil
     }
 
-    func score(_ index: Int, _ fleet: Fleet, _ need: Resources, _ strategy: PlacementStrategy, _ maxPrice: Int64) -> HostScore {
-        let host = fleet.hosts[index]
-        let raw: Double
+    /// The strategy's raw score for a host.
+    @inline(__always)
+    func strategyScore(_ index: Int, _ fleet: Fleet, _ need: Resources, _ strategy: PlacementStrategy) -> Double {
+        let capacity = fleet.capacityOf[index]
+        let allocated = fleet.allocatedOf[index]
         switch strategy {
-        case .binpack: raw = BinpackScorer.score(host, need)
-        case .spread: raw = SpreadScorer.score(host, need)
-        case .balanced: raw = BalancedScorer.score(host, need)
+        case .binpack: return BinpackScorer.score(capacity, allocated, need)
+        case .spread: return SpreadScorer.score(capacity, allocated, need)
+        case .balanced: return BalancedScorer.score(capacity, allocated, need)
         }
+    }
+
+    /// A candidate's total score: the weighted sum `explain` itemises.
+    @inline(__always)
+    func total(_ index: Int, _ fleet: Fleet, _ need: Resources, _ strategy: PlacementStrategy, _ maxPrice: Int64) -> Double {
+        policy.strategyWeight * strategyScore(index, fleet, need, strategy)
+            + policy.priceWeight * PriceScorer.score(price: fleet.priceOf[index], maxPrice: maxPrice)
+            + policy.measuredUtilisationWeight * MeasuredUtilisationScorer.score(measured: fleet.measured[index])
+    }
+
+    /// The itemised score of a host, for the chosen host and the runner-up only.
+    func explain(_ index: Int, _ fleet: Fleet, _ need: Resources, _ strategy: PlacementStrategy, _ maxPrice: Int64) -> HostScore {
         let components = [
-            ScoreComponent(scorer: strategy.rawValue, weight: policy.strategyWeight, raw: raw),
-            ScoreComponent(scorer: PriceScorer.name, weight: policy.priceWeight, raw: PriceScorer.score(host, maxPrice: maxPrice)),
+            ScoreComponent(scorer: strategy.rawValue, weight: policy.strategyWeight, raw: strategyScore(index, fleet, need, strategy)),
+            ScoreComponent(
+                scorer: PriceScorer.name, weight: policy.priceWeight,
+                raw: PriceScorer.score(price: fleet.priceOf[index], maxPrice: maxPrice)),
             ScoreComponent(
                 scorer: MeasuredUtilisationScorer.name, weight: policy.measuredUtilisationWeight,
                 raw: MeasuredUtilisationScorer.score(measured: fleet.measured[index])),
         ]
         return HostScore(
-            hostIndex: index, hostID: host.id, total: components.reduce(0) { $0 + $1.weighted }, components: components)
+            hostIndex: index, hostID: fleet.hosts[index].id, total: components.reduce(0) { $0 + $1.weighted },
+            components: components)
     }
 
     /// The largest capacity per dimension, or nil for an empty fleet.

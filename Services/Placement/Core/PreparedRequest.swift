@@ -5,6 +5,11 @@ import NovaCore
 /// least-loaded eligible domain.
 public struct PreparedRequest: Sendable {
     public let request: VMRequest
+    let need: Resources
+    let spotAllowed: Bool
+    let maxPrice: Int64
+    let hasSelectors: Bool
+    let hasGroupRules: Bool
     /// Allowed zones by zone index; nil = every zone.
     let allowedZones: [Bool]?
     /// Per spread rule: the smallest member count among eligible domains.
@@ -15,6 +20,11 @@ public struct PreparedRequest: Sendable {
 
     init(_ request: VMRequest, fleet: Fleet) {
         self.request = request
+        need = request.resources
+        spotAllowed = request.constraints.spotAllowed
+        maxPrice = request.constraints.maxPriceMicrosPerHour ?? .max
+        hasSelectors = !request.constraints.selectors.isEmpty
+        hasGroupRules = !request.constraints.affinity.isEmpty || !request.constraints.spread.isEmpty
         let requirement = request.constraints.topology
         if requirement == Topology() {
             allowedZones = nil

@@ -16,6 +16,25 @@ public enum Rejection: String, CaseIterable, Sendable, Hashable {
     case affinity = "affinity"
     case spreadSkew = "spread skew"
 
+    /// Position in `allCases`, for counting in a flat array.
+    @inline(__always)
+    var ordinal: Int {
+        switch self {
+        case .hostNotReady: 0
+        case .topologyMismatch: 1
+        case .spotNotAllowed: 2
+        case .priceTooHigh: 3
+        case .labelMismatch: 4
+        case .insufficientCPU: 5
+        case .insufficientMemory: 6
+        case .insufficientDisk: 7
+        case .insufficientGPU: 8
+        case .antiAffinity: 9
+        case .affinity: 10
+        case .spreadSkew: 11
+        }
+    }
+
     /// The filter that produces this rejection.
     public var filter: String {
         switch self {

@@ -8,14 +8,18 @@ import NovaCore
 public enum BinpackScorer {
     public static let name = "binpack"
     @inline(__always)
-    static func score(_ host: Host, _ need: Resources) -> Double { utilisationAfter(host, need) }
+    static func score(_ capacity: Resources, _ allocated: Resources, _ need: Resources) -> Double {
+        utilisationAfter(capacity, allocated, need)
+    }
 }
 
 /// Spread: prefer the emptiest host after placement, to limit the blast radius of a failure.
 public enum SpreadScorer {
     public static let name = "spread"
     @inline(__always)
-    static func score(_ host: Host, _ need: Resources) -> Double { 1 - utilisationAfter(host, need) }
+    static func score(_ capacity: Resources, _ allocated: Resources, _ need: Resources) -> Double {
+        1 - utilisationAfter(capacity, allocated, need)
+    }
 }
 
 /// Balanced: prefer the host whose cpu and memory use stay closest to each other after
@@ -23,9 +27,9 @@ public enum SpreadScorer {
 public enum BalancedScorer {
     public static let name = "balanced"
     @inline(__always)
-    static func score(_ host: Host, _ need: Resources) -> Double {
-        let cpu = fraction(host.allocated.vcpuMillis + need.vcpuMillis, host.capacity.vcpuMillis)
-        let memory = fraction(host.allocated.memoryMiB + need.memoryMiB, host.capacity.memoryMiB)
+    static func score(_ capacity: Resources, _ allocated: Resources, _ need: Resources) -> Double {
+        let cpu = fraction(allocated.vcpuMillis + need.vcpuMillis, capacity.vcpuMillis)
+        let memory = fraction(allocated.memoryMiB + need.memoryMiB, capacity.memoryMiB)
         return 1 - abs(cpu - memory)
     }
 }
@@ -34,8 +38,8 @@ public enum BalancedScorer {
 public enum PriceScorer {
     public static let name = "price"
     @inline(__always)
-    static func score(_ host: Host, maxPrice: Int64) -> Double {
-        maxPrice <= 0 ? 1 : 1 - Double(host.priceMicrosPerHour) / Double(maxPrice)
+    static func score(price: Int64, maxPrice: Int64) -> Double {
+        maxPrice <= 0 ? 1 : 1 - Double(price) / Double(maxPrice)
     }
 }
 
@@ -52,7 +56,7 @@ func fraction(_ used: Int64, _ capacity: Int64) -> Double {
 }
 
 @inline(__always)
-func utilisationAfter(_ host: Host, _ need: Resources) -> Double {
-    (fraction(host.allocated.vcpuMillis + need.vcpuMillis, host.capacity.vcpuMillis)
-        + fraction(host.allocated.memoryMiB + need.memoryMiB, host.capacity.memoryMiB)) / 2
+func utilisationAfter(_ capacity: Resources, _ allocated: Resources, _ need: Resources) -> Double {
+    (fraction(allocated.vcpuMillis + need.vcpuMillis, capacity.vcpuMillis)
+        + fraction(allocated.memoryMiB + need.memoryMiB, capacity.memoryMiB)) / 2
 }
