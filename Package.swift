@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "novacron-devbroker", targets: ["DevBroker"]),
         .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
         .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
+        .executable(name: "novacron-placement", targets: ["Placement"]),
         .library(name: "NovaCore", targets: ["NovaCore"]),
         .library(name: "NovaBus", targets: ["NovaBus"]),
         .library(name: "NovaStore", targets: ["NovaStore"]),
@@ -70,6 +71,15 @@ let package = Package(
             path: "Services/BenchBus"),
         // Placement: the pure engine (filters, scorers, explanations) and its benchmark.
         .target(name: "PlacementCore", dependencies: ["NovaCore", "NovaProto"], path: "Services/Placement/Core"),
+        .executableTarget(
+            name: "Placement",
+            dependencies: [
+                "PlacementCore", "NovaService", "NovaStore", "NovaCore", "NovaProto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Services/Placement/Service"),
         .executableTarget(
             name: "BenchPlacement",
             dependencies: ["PlacementCore", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],

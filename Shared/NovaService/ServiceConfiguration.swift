@@ -32,6 +32,7 @@ public struct ServiceConfiguration: Sendable {
         ("HTTP_PORT", "port for /healthz /readyz /metrics, 0 = any free port (default 8080)"),
         ("LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
         ("NOVACRON_CONSUMER_GROUP", "Kafka consumer group (default: the service name)"),
+        ("NOVACRON_SCHEMA", "Postgres schema and role stem (default: the service's own, e.g. placement)"),
         ("NOVACRON_STARTUP_TIMEOUT_SECONDS", "seconds to wait for Kafka and Postgres at start (default 15)"),
     ]
 
@@ -51,8 +52,8 @@ public struct ServiceConfiguration: Sendable {
                 variable: "POSTGRES_URL", problem: "needs a password when POSTGRES_ADMIN_URL is set (it becomes the role's password)")
         }
         let schemaName: SchemaName
-        do { schemaName = try SchemaName(schema) } catch {
-            throw ConfigurationError(variable: "schema", problem: error.description)
+        do { schemaName = try SchemaName(environment["NOVACRON_SCHEMA"].flatMap { $0.isEmpty ? nil : $0 } ?? schema) } catch {
+            throw ConfigurationError(variable: "NOVACRON_SCHEMA", problem: error.description)
         }
         let port = try integer(environment, "HTTP_PORT", default: 8080, range: 0...65535)
         let timeout = try integer(environment, "NOVACRON_STARTUP_TIMEOUT_SECONDS", default: 15, range: 1...600)

@@ -108,6 +108,16 @@ public struct Fleet: Sendable {
     /// Whether `group` has any member anywhere.
     public func hasMembers(_ group: String) -> Bool { !(groupZones[group]?.isEmpty ?? true) }
 
+    /// Replaces what the fleet knows of `group`'s members (per host index) with `counts`, e.g.
+    /// as another replica's placements are read back from the database.
+    public mutating func setMembers(of group: String, perHost counts: [Int: Int]) {
+        let positive = counts.filter { $0.value > 0 }
+        groupHosts[group] = positive.isEmpty ? nil : positive
+        var zones: [Int: Int] = [:]
+        for (host, count) in positive { zones[zoneOf[host], default: 0] += count }
+        groupZones[group] = zones.isEmpty ? nil : zones
+    }
+
     /// Claims `resources` on host `index` for `vmID`. Fails, changing nothing, when the host
     /// lacks the room (the engine never asks for that; this is the last line of defence).
     public mutating func place(_ vmID: String, resources: Resources, groups: Set<String>, onHost index: Int) throws(PlacementError) {
@@ -117,6 +127,17 @@ public struct Fleet: Sendable {
         guard allocated.fits(in: hosts[index].capacity) else { throw .overCapacity(hosts[index].id) }
         hosts[index].allocated = allocated
         allocatedOf[index] = allocated
+        placements[vmID] = Placement(vmID: vmID, hostIndex: index, resources: resources, groups: groups)
+        for group in groups {
+            groupHosts[group, default: [:]][index, default: 0] += 1
+            groupZones[group, default: [:]][zoneOf[index], default: 0] += 1
+        }
+    }
+
+    /// Records a placement whose resources the host's allocation already includes (read back
+    /// from a database), so that it counts for VM groups and can later be released.
+    public mutating func adopt(_ vmID: String, resources: Resources, groups: Set<String>, onHost index: Int) {
+        guard placements[vmID] == nil else { return }
         placements[vmID] = Placement(vmID: vmID, hostIndex: index, resources: resources, groups: groups)
         for group in groups {
             groupHosts[group, default: [:]][index, default: 0] += 1

@@ -1,0 +1,232 @@
+import Foundation
+import NovaCore
+import NovaStore
+import PostgresNIO
+
+/// A host row: the host, its claim generation, and the inventory version of its last change.
+struct HostRecord: Sendable {
+    var host: NovaCore.Host
+    var measured: Double
+    var generation: Int64
+    var version: Int64
+}
+
+/// A placement row.
+struct PlacementRecord: Sendable {
+    var vmID: String
+    var hostID: String
+    var resources: Resources
+    var groups: [String]
+    var command: [UInt8]
+    var placedEvent: [UInt8]
+}
+
+/// The placement schema's SQL, one method per statement. Every method runs in the caller's
+/// transaction.
+struct InventoryRepository {
+    let tx: StoreTransaction
+
+    private static let hostColumns = """
+        host_id, cloud, region, zone, labels::text AS labels, cap_cpu, cap_mem, cap_disk, cap_gpu,
+        alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation, version
+        """
+
+    /// Inserts or updates a host's registration; its allocation is kept.
+    func upsert(_ host: NovaCore.Host) async throws {
+        let labels = String(decoding: try JSONEncoder().encode(host.labels), as: UTF8.self)
+        try await tx.query(
+            """
+            INSERT INTO hosts (host_id, cloud, region, zone, labels, cap_cpu, cap_mem, cap_disk, cap_gpu, price, spot, state)
+            VALUES (\(host.id), \(host.topology.cloud), \(host.topology.region), \(host.topology.zone), \(labels)::jsonb,
+                    \(host.capacity.vcpuMillis), \(host.capacity.memoryMiB), \(host.capacity.diskGiB), \(host.capacity.gpus),
+                    \(host.priceMicrosPerHour), \(host.spot), \(host.state.rawValue))
+            ON CONFLICT (host_id) DO UPDATE SET cloud = EXCLUDED.cloud, region = EXCLUDED.region, zone = EXCLUDED.zone,
+              labels = EXCLUDED.labels, cap_cpu = EXCLUDED.cap_cpu, cap_mem = EXCLUDED.cap_mem, cap_disk = EXCLUDED.cap_disk,
+              cap_gpu = EXCLUDED.cap_gpu, price = EXCLUDED.price, spot = EXCLUDED.spot,
+              generation = hosts.generation + 1, version = nextval('inventory_version')
+            """)
+    }
+
+    /// Sets a host's state; false when the host is unknown.
+    func setState(_ state: HostState, of hostID: String) async throws -> Bool {
+        try await exists(
+            """
+            UPDATE hosts SET state = \(state.rawValue), generation = generation + 1, version = nextval('inventory_version')
+            WHERE host_id = \(hostID) RETURNING 1
+            """)
+    }
+
+    /// Folds a utilisation sample into the host's smoothed measured utilisation.
+    func recordUtilisation(_ value: Double, of hostID: String) async throws {
+        try await tx.query(
+            """
+            UPDATE hosts SET measured = 0.8 * measured + 0.2 * \(min(1, max(0, value))), last_heartbeat = now(),
+              version = nextval('inventory_version')
+            WHERE host_id = \(hostID)
+            """)
+    }
+
+    func recordHeartbeat(of hostID: String) async throws {
+        try await tx.query("UPDATE hosts SET last_heartbeat = now() WHERE host_id = \(hostID)")
+    }
+
+    /// Hosts changed after `version`, oldest change first.
+    func hosts(changedAfter version: Int64) async throws -> [HostRecord] {
+        try await hostRecords(
+            try await tx.query("SELECT \(unescaped: Self.hostColumns) FROM hosts WHERE version > \(version) ORDER BY version"))
+    }
+
+    func host(_ hostID: String) async throws -> HostRecord? {
+        try await hostRecords(try await tx.query("SELECT \(unescaped: Self.hostColumns) FROM hosts WHERE host_id = \(hostID)")).first
+    }
+
+    /// Claims `resources` on a host if its generation is still `generation` and it is ready and
+    /// has room; returns the new generation, or nil on conflict (the caller reloads and retries).
+    func claim(_ resources: Resources, on hostID: String, generation: Int64) async throws -> Int64? {
+        let rows = try await tx.query(
+            """
+            UPDATE hosts SET alloc_cpu = alloc_cpu + \(resources.vcpuMillis), alloc_mem = alloc_mem + \(resources.memoryMiB),
+              alloc_disk = alloc_disk + \(resources.diskGiB), alloc_gpu = alloc_gpu + \(resources.gpus),
+              generation = generation + 1, version = nextval('inventory_version')
+            WHERE host_id = \(hostID) AND generation = \(generation) AND state = 'ready'
+              AND alloc_cpu + \(resources.vcpuMillis) <= cap_cpu AND alloc_mem + \(resources.memoryMiB) <= cap_mem
+              AND alloc_disk + \(resources.diskGiB) <= cap_disk AND alloc_gpu + \(resources.gpus) <= cap_gpu
+            RETURNING generation
+            """)
+        for try await generation in rows.decode(Int64.self) { return generation }
+        return nil
+    }
+
+    /// Returns `resources` to a host.
+    func unclaim(_ resources: Resources, on hostID: String) async throws {
+        try await tx.query(
+            """
+            UPDATE hosts SET alloc_cpu = alloc_cpu - \(resources.vcpuMillis), alloc_mem = alloc_mem - \(resources.memoryMiB),
+              alloc_disk = alloc_disk - \(resources.diskGiB), alloc_gpu = alloc_gpu - \(resources.gpus),
+              generation = generation + 1, version = nextval('inventory_version')
+            WHERE host_id = \(hostID)
+            """)
+    }
+
+    func placement(of vmID: String) async throws -> PlacementRecord? {
+        try await placementRecords(
+            try await tx.query(
+                "SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements WHERE vm_id = \(vmID)")
+        ).first
+    }
+
+    func placements(onHost hostID: String) async throws -> [PlacementRecord] {
+        try await placementRecords(
+            try await tx.query(
+                """
+                SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements
+                WHERE host_id = \(hostID) ORDER BY vm_id
+                """))
+    }
+
+    func allPlacements() async throws -> [PlacementRecord] {
+        try await placementRecords(
+            try await tx.query("SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements"))
+    }
+
+    func insert(_ p: PlacementRecord) async throws {
+        try await tx.query(
+            """
+            INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
+            VALUES (\(p.vmID), \(p.hostID), \(p.resources.vcpuMillis), \(p.resources.memoryMiB), \(p.resources.diskGiB),
+                    \(p.resources.gpus), \(p.groups), \(ByteBuffer(bytes: p.command)), \(ByteBuffer(bytes: p.placedEvent)))
+            """)
+    }
+
+    func deletePlacement(of vmID: String) async throws {
+        try await tx.query("DELETE FROM placements WHERE vm_id = \(vmID)")
+    }
+
+    /// Members of each VM group per host, for the groups a request's rules name.
+    func members(of groups: [String]) async throws -> [String: [String: Int]] {
+        guard !groups.isEmpty else { return [:] }
+        var result: [String: [String: Int]] = [:]
+        let rows = try await tx.query(
+            """
+            SELECT g, host_id, count(*)::int FROM placements, unnest(groups) AS g
+            WHERE g = ANY(\(groups)) GROUP BY g, host_id
+            """)
+        for try await (group, host, count) in rows.decode((String, String, Int).self) {
+            result[group, default: [:]][host] = count
+        }
+        return result
+    }
+
+    /// Serialises decisions that involve the same VM groups, across replicas, until commit.
+    func lock(groups: [String]) async throws {
+        for group in Set(groups).sorted() {
+            try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\("placement-group:" + group), 0))")
+        }
+    }
+
+    func commandResult(_ commandID: String) async throws -> (type: String, key: String, payload: [UInt8])? {
+        let rows = try await tx.query("SELECT message_type, key, payload FROM command_results WHERE command_id = \(commandID)")
+        for try await (type, key, payload) in rows.decode((String, String, ByteBuffer).self) {
+            return (type, key, Array(buffer: payload))
+        }
+        return nil
+    }
+
+    func storeCommandResult(_ commandID: String, type: String, key: String, payload: [UInt8]) async throws {
+        try await tx.query(
+            """
+            INSERT INTO command_results (command_id, message_type, key, payload)
+            VALUES (\(commandID), \(type), \(key), \(ByteBuffer(bytes: payload))) ON CONFLICT DO NOTHING
+            """)
+    }
+
+    func hostCount() async throws -> Int {
+        for try await n in try await tx.query("SELECT count(*)::int FROM hosts").decode(Int.self) { return n }
+        return 0
+    }
+
+    private func exists(_ query: PostgresQuery) async throws -> Bool {
+        for try await _ in try await tx.query(query) { return true }
+        return false
+    }
+
+    private func hostRecords(_ rows: PostgresRowSequence) async throws -> [HostRecord] {
+        var records: [HostRecord] = []
+        for try await row in rows {
+            let r = row.makeRandomAccess()
+            let labelsJSON = try r["labels"].decode(String.self)
+            let labels = (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:]
+            let host = NovaCore.Host(
+                id: try r["host_id"].decode(String.self),
+                capacity: Resources(
+                    vcpuMillis: try r["cap_cpu"].decode(Int64.self), memoryMiB: try r["cap_mem"].decode(Int64.self),
+                    diskGiB: try r["cap_disk"].decode(Int64.self), gpus: try r["cap_gpu"].decode(Int64.self)),
+                allocated: Resources(
+                    vcpuMillis: try r["alloc_cpu"].decode(Int64.self), memoryMiB: try r["alloc_mem"].decode(Int64.self),
+                    diskGiB: try r["alloc_disk"].decode(Int64.self), gpus: try r["alloc_gpu"].decode(Int64.self)),
+                topology: Topology(
+                    cloud: try r["cloud"].decode(String.self), region: try r["region"].decode(String.self),
+                    zone: try r["zone"].decode(String.self)),
+                labels: labels, priceMicrosPerHour: try r["price"].decode(Int64.self), spot: try r["spot"].decode(Bool.self),
+                state: HostState(rawValue: try r["state"].decode(String.self)) ?? .failed)
+            records.append(
+                HostRecord(
+                    host: host, measured: try r["measured"].decode(Double.self), generation: try r["generation"].decode(Int64.self),
+                    version: try r["version"].decode(Int64.self)))
+        }
+        return records
+    }
+
+    private func placementRecords(_ rows: PostgresRowSequence) async throws -> [PlacementRecord] {
+        var records: [PlacementRecord] = []
+        for try await (vm, host, cpu, mem, disk, gpu, groups, command, event) in rows.decode(
+            (String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer).self)
+        {
+            records.append(
+                PlacementRecord(
+                    vmID: vm, hostID: host, resources: Resources(vcpuMillis: cpu, memoryMiB: mem, diskGiB: disk, gpus: gpu),
+                    groups: groups, command: Array(buffer: command), placedEvent: Array(buffer: event)))
+        }
+        return records
+    }
+}

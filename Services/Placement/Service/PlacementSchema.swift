@@ -1,0 +1,53 @@
+import NovaStore
+
+/// The placement schema: hosts with their allocation and a generation for compare-and-set
+/// claims, placements (which VM is where, with the command that placed it), and command results
+/// for answering a repeated command with its original decision.
+enum PlacementSchema {
+    static let migrations = [
+        Migration(
+            version: 1, name: "inventory",
+            statements: [
+                "CREATE SEQUENCE inventory_version",
+                """
+                CREATE TABLE hosts (
+                  host_id text PRIMARY KEY,
+                  cloud text NOT NULL, region text NOT NULL, zone text NOT NULL,
+                  labels jsonb NOT NULL DEFAULT '{}',
+                  cap_cpu bigint NOT NULL, cap_mem bigint NOT NULL, cap_disk bigint NOT NULL, cap_gpu bigint NOT NULL,
+                  alloc_cpu bigint NOT NULL DEFAULT 0, alloc_mem bigint NOT NULL DEFAULT 0,
+                  alloc_disk bigint NOT NULL DEFAULT 0, alloc_gpu bigint NOT NULL DEFAULT 0,
+                  price bigint NOT NULL DEFAULT 0, spot boolean NOT NULL DEFAULT false,
+                  state text NOT NULL DEFAULT 'ready',
+                  measured double precision NOT NULL DEFAULT 0,
+                  last_heartbeat timestamptz,
+                  generation bigint NOT NULL DEFAULT 0,
+                  version bigint NOT NULL DEFAULT nextval('inventory_version'),
+                  CONSTRAINT never_over_capacity CHECK (
+                    alloc_cpu >= 0 AND alloc_mem >= 0 AND alloc_disk >= 0 AND alloc_gpu >= 0 AND
+                    alloc_cpu <= cap_cpu AND alloc_mem <= cap_mem AND alloc_disk <= cap_disk AND alloc_gpu <= cap_gpu))
+                """,
+                "CREATE INDEX hosts_version ON hosts (version)",
+                """
+                CREATE TABLE placements (
+                  vm_id text PRIMARY KEY,
+                  host_id text NOT NULL REFERENCES hosts (host_id),
+                  cpu bigint NOT NULL, mem bigint NOT NULL, disk bigint NOT NULL, gpu bigint NOT NULL,
+                  groups text[] NOT NULL DEFAULT '{}',
+                  command bytea NOT NULL,
+                  placed_event bytea NOT NULL,
+                  placed_at timestamptz NOT NULL DEFAULT now())
+                """,
+                "CREATE INDEX placements_host ON placements (host_id)",
+                "CREATE INDEX placements_groups ON placements USING gin (groups)",
+                """
+                CREATE TABLE command_results (
+                  command_id text PRIMARY KEY,
+                  message_type text NOT NULL,
+                  key text NOT NULL,
+                  payload bytea NOT NULL,
+                  created_at timestamptz NOT NULL DEFAULT now())
+                """,
+            ])
+    ]
+}

@@ -1,0 +1,254 @@
+import Foundation
+import NovaBus
+import NovaCore
+import NovaProto
+import SwiftProtobuf
+import Testing
+
+/// A placement deployment with its own schema and consumer group on the catalog topics; its
+/// VMs and hosts carry a run prefix so earlier records on the shared topics are ignored.
+struct PlacementDeployment {
+    let env: TestEnvironment
+    let schema: String
+    let group: String
+    let run: String
+
+    init(env: TestEnvironment, name: String) {
+        self.env = env
+        schema = TestEnvironment.uniqueName(name)
+        group = "placement-\(schema)"
+        run = schema
+    }
+
+    func start(_ name: String) throws -> ChildProcess {
+        let port = URLComponents(string: env.adminURL)?.port ?? 5432
+        return try ChildProcess(
+            binary: "\(env.binaries)/novacron-placement", name: name,
+            environment: [
+                "KAFKA_BROKERS": env.brokers, "POSTGRES_ADMIN_URL": env.adminURL,
+                "POSTGRES_URL": "postgres://novacron_\(schema):pw@127.0.0.1:\(port)/\(env.admin.database)?sslmode=disable",
+                "NOVACRON_SCHEMA": schema, "NOVACRON_CONSUMER_GROUP": group, "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
+                // Start at the end of the shared topics: earlier runs' commands are not ours.
+                "KAFKA_AUTO_OFFSET_RESET": "latest",
+            ])
+    }
+
+    /// Returns once the group consumes every partition of novacron.vm.commands: rounds of
+    /// dry-run probes (keys spread over all partitions) are sent until one is fully answered.
+    /// Probes are keyed `probe-<run>-...`, outside this run's VM prefix.
+    func waitUntilConsuming() async throws {
+        for round in 0..<30 {
+            let keys = (0..<48).map { "probe-\(run)-\(round)-\($0)" }
+            try await publish(keys.map { key in
+                var probe = Novacron_V1_PlaceVM()
+                probe.vmID = key
+                probe.commandID = key
+                probe.resources = Resources(vcpuMillis: 1, memoryMiB: 1).proto
+                probe.dryRun = true
+                return (TopicCatalog.vmCommands, key, probe)
+            })
+            let prefix = "probe-\(run)-\(round)-"
+            let answered = try await collect(env, topics: [TopicCatalog.vmEvents], count: keys.count, timeout: .seconds(8)) {
+                $0.keyString.hasPrefix(prefix)
+            }
+            if Set(answered.map(\.keyString)).count == keys.count { return }
+        }
+        throw TestSetupError("placement never consumed all of novacron.vm.commands")
+    }
+
+    func host(_ i: Int, zone: String = "z1", cpu: Int64 = 4000, memory: Int64 = 8192) -> Novacron_V1_HostRegistered {
+        var h = Novacron_V1_HostRegistered()
+        h.hostID = "\(run)-h\(i)"
+        h.capacity = Resources(vcpuMillis: cpu, memoryMiB: memory, diskGiB: 100).proto
+        h.topology = Topology(cloud: "sim", region: "r1", zone: zone).proto
+        h.priceMicrosPerHour = 1_000_000
+        return h
+    }
+
+    func place(_ i: Int, cpu: Int64 = 1000, memory: Int64 = 2048, commandID: String? = nil, dryRun: Bool = false,
+               constraints: PlacementConstraints = PlacementConstraints()) -> Novacron_V1_PlaceVM {
+        var c = VMRequest(id: "\(run)-vm\(i)", resources: Resources(vcpuMillis: cpu, memoryMiB: memory), constraints: constraints).placeCommand
+        c.commandID = commandID ?? "\(run)-cmd\(i)"
+        c.dryRun = dryRun
+        return c
+    }
+
+    func publish(_ messages: [(String, String, any SwiftProtobuf.Message)]) async throws {
+        let producer = try KafkaProducer(configuration: env.kafka)
+        try await producer.sendAll(messages.map { topic, key, message in try Records.envelope(message, key: key, topic: topic) })
+        await producer.close()
+    }
+
+    /// Decoded answers on novacron.vm.events for this run's VMs.
+    func answers(_ count: Int, timeout: Duration = .seconds(60)) async throws -> [DecodedEvent] {
+        let run = run
+        return try await collect(env, topics: [TopicCatalog.vmEvents], count: count, timeout: timeout) {
+            $0.keyString.hasPrefix(run)
+        }.map { try EnvelopeCodec.decode($0.value) }
+    }
+
+    /// CPU allocated on this run's hosts (the shared topic may hold other runs' hosts too).
+    func allocatedCPU() async throws -> Int64? {
+        try await env.scalar(
+            "SELECT coalesce(sum(alloc_cpu), 0)::bigint FROM \(unescaped: schema).hosts WHERE host_id LIKE \(run + "-%")", as: Int64.self)
+    }
+
+    func waitForHosts(_ n: Int) async -> Bool {
+        await eventually(timeout: .seconds(60)) {
+            (try? await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).hosts WHERE host_id LIKE \(run + "-%")", as: Int.self)) == n
+        }
+    }
+}
+
+@Suite(.serialized) struct PlacementServiceTests {
+    /// Two replicas, room for exactly N VMs, N+500 place commands at once: exactly N placed,
+    /// 500 refused for capacity, no host over capacity, every command answered once.
+    @Test func twoReplicasNeverOvercommitUnderARace() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "race")
+        let hosts = 25
+        let room = hosts * 4
+        let a = try deployment.start("placement-a")
+        let b = try deployment.start("placement-b")
+        defer { Task { await a.stop(); await b.stop() } }
+        try await StatusProbe.find(in: a).waitUntilReady()
+        try await StatusProbe.find(in: b).waitUntilReady()
+        try await deployment.waitUntilConsuming()
+
+        try await deployment.publish((0..<hosts).map { i in
+            let h = deployment.host(i, zone: "z\(i % 3)")
+            return (TopicCatalog.hostEvents, h.hostID, h)
+        })
+        #expect(await deployment.waitForHosts(hosts), "hosts registered")
+        let total = room + 500
+        try await deployment.publish((0..<total).map { i in
+            let c = deployment.place(i)
+            return (TopicCatalog.vmCommands, c.vmID, c)
+        })
+        let answers = try await deployment.answers(total, timeout: .seconds(120))
+        let placed = answers.compactMap { $0.message as? Novacron_V1_VMPlaced }
+        let failed = answers.compactMap { $0.message as? Novacron_V1_PlacementFailed }
+        #expect(answers.count == total, "every command answered")
+        #expect(Set(answers.map(\.envelope.key)).count == total, "each command answered once")
+        #expect(placed.count == room)
+        #expect(failed.count == 500)
+        #expect(failed.allSatisfy { $0.reason == .insufficientCapacity })
+        #expect(failed.first.map { $0.rejections.reduce(0) { $0 + Int($1.hosts) } } == hosts, "reasons add up to the fleet")
+        let over = try await env.scalar(
+            "SELECT count(*)::int FROM \(unescaped: deployment.schema).hosts WHERE alloc_cpu > cap_cpu OR alloc_mem > cap_mem",
+            as: Int.self)
+        #expect(over == 0)
+        #expect(try await deployment.allocatedCPU() == Int64(room) * 1000)
+        let decisionsA = try await StatusProbe.find(in: a).metric("orchestration_decisions_total")
+        let decisionsB = try await StatusProbe.find(in: b).metric("orchestration_decisions_total")
+        #expect(decisionsA > 0 && decisionsB > 0, "both replicas decided")
+    }
+
+    /// Dry runs claim nothing; a repeated command gets its first answer; release returns
+    /// capacity; invalid requests and unknown VMs are answered, not dropped; a migration never
+    /// lands on the current host; a drain moves every VM off.
+    @Test func commandsBehaveAsDocumented() async throws {
+        let env = try TestEnvironment.current()
+        let d = PlacementDeployment(env: env, name: "cmds")
+        let service = try d.start("placement")
+        defer { Task { await service.stop() } }
+        try await StatusProbe.find(in: service).waitUntilReady()
+        try await d.waitUntilConsuming()
+        try await d.publish((0..<3).map { i in let h = d.host(i, zone: "z\(i)"); return (TopicCatalog.hostEvents, h.hostID, h) })
+        #expect(await d.waitForHosts(3))
+
+        let answers = try AnswerBook(env: env, run: d.run)
+        defer { answers.stop() }
+        func send(_ command: any SwiftProtobuf.Message, key: String, answerFor commandID: String? = nil) async throws -> DecodedEvent {
+            try await d.publish([(TopicCatalog.vmCommands, key, command)])
+            let ownID = try Novacron_V1_ReleaseVM(serializedBytes: try command.serializedBytes() as [UInt8], extensions: nil, partial: true).commandID
+            let id = commandID ?? ownID
+            return try await answers.answer(to: id)
+        }
+
+        let dry = try await send(d.place(1, commandID: "\(d.run)-dry", dryRun: true), key: "\(d.run)-vm1")
+        #expect((dry.message as? Novacron_V1_VMPlaced)?.dryRun == true)
+        #expect(try await env.scalar("SELECT count(*)::int FROM \(unescaped: d.schema).placements WHERE vm_id LIKE \(d.run + "-%")", as: Int.self) == 0)
+
+        let first = try #require(try await send(d.place(1), key: "\(d.run)-vm1").message as? Novacron_V1_VMPlaced)
+        #expect(first.chosen.components.count == 3)
+        let again = try #require(try await send(d.place(1), key: "\(d.run)-vm1").message as? Novacron_V1_VMPlaced)
+        #expect(again.hostID == first.hostID)
+        let sameVMNewCommand = try #require(try await send(d.place(1, commandID: "\(d.run)-other"), key: "\(d.run)-vm1").message as? Novacron_V1_VMPlaced)
+        #expect(sameVMNewCommand.hostID == first.hostID)
+        #expect(try await d.allocatedCPU() == 1000, "allocated once")
+
+        var zero = d.place(2, cpu: 0)
+        zero.commandID = "\(d.run)-zero"
+        let invalid = try #require(try await send(zero, key: "\(d.run)-vm2").message as? Novacron_V1_PlacementFailed)
+        #expect(invalid.reason == .invalidRequest)
+        let nowhere = d.place(3, constraints: PlacementConstraints(topology: Topology(zone: "atlantis")))
+        #expect((try await send(nowhere, key: "\(d.run)-vm3").message as? Novacron_V1_PlacementFailed)?.reason == .invalidRequest)
+        let huge = d.place(4, cpu: 999_000)
+        let tooBig = try #require(try await send(huge, key: "\(d.run)-vm4").message as? Novacron_V1_PlacementFailed)
+        #expect(tooBig.reason == .insufficientCapacity && tooBig.message.contains("larger than any host"))
+
+        var migrate = Novacron_V1_MigrateVM()
+        migrate.commandID = "\(d.run)-mig"
+        migrate.vmID = "\(d.run)-vm1"
+        let moved = try #require(try await send(migrate, key: migrate.vmID).message as? Novacron_V1_VMPlaced)
+        #expect(moved.hostID != first.hostID)
+        #expect(moved.previousHostID == first.hostID)
+
+        var drain = Novacron_V1_DrainHost()
+        drain.commandID = "\(d.run)-drain"
+        drain.hostID = moved.hostID
+        let drained = try #require(
+            try await send(drain, key: drain.hostID, answerFor: "\(drain.commandID)/\(d.run)-vm1").message as? Novacron_V1_VMPlaced)
+        #expect(drained.hostID != moved.hostID)
+
+        var release = Novacron_V1_ReleaseVM()
+        release.commandID = "\(d.run)-rel"
+        release.vmID = "\(d.run)-vm1"
+        #expect(try await send(release, key: release.vmID).message is Novacron_V1_VMReleased)
+        #expect(try await d.allocatedCPU() == 0)
+        release.commandID = "\(d.run)-rel2"
+        let unknown = try #require(try await send(release, key: release.vmID).message as? Novacron_V1_PlacementFailed)
+        #expect(unknown.reason == .unknownVm)
+        #expect(service.isRunning)
+    }
+}
+
+/// Collects this run's answers on novacron.vm.events, by command id (field 1 of every answer).
+final class AnswerBook: Sendable {
+    private let consumer: KafkaConsumer
+    private let book = AnswerStore()
+    private let reader: Task<Void, Error>
+
+    init(env: TestEnvironment, run: String) throws {
+        let consumer = try KafkaConsumer(configuration: env.kafka, groupID: TestEnvironment.uniqueName("answers"), topics: [TopicCatalog.vmEvents])
+        self.consumer = consumer
+        let book = book
+        reader = Task {
+            for try await record in consumer where record.keyString.hasPrefix(run) {
+                let event = try EnvelopeCodec.decode(record.value)
+                let id = try Novacron_V1_ReleaseVM(serializedBytes: try event.message.serializedBytes() as [UInt8], extensions: nil, partial: true).commandID
+                await book.add(id, event)
+            }
+        }
+    }
+
+    func answer(to commandID: String, timeout: Duration = .seconds(30)) async throws -> DecodedEvent {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let event = await book.answers[commandID] { return event }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSetupError("no answer to command \(commandID) within \(timeout)")
+    }
+
+    func stop() {
+        consumer.stopFetching()
+        reader.cancel()
+    }
+}
+
+actor AnswerStore {
+    private(set) var answers: [String: DecodedEvent] = [:]
+    func add(_ id: String, _ event: DecodedEvent) { answers[id] = event }
+}
