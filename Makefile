@@ -55,10 +55,12 @@ bench-bus: deps
 	$(SWIFT) build -c release --product novacron-bench-bus
 	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-bus $(ARGS)
 
-## bench-placement: placement engine decisions/s, p50/p99 and packing quality (in-process)
-bench-placement:
+## bench-placement: engine decisions/s, p50/p99, packing quality, and end to end on the dev stack
+bench-placement: deps
+	$(SWIFT) build -c release --product novacron-devbroker
+	$(SWIFT) build -c release --product novacron-placement
 	$(SWIFT) build -c release --product novacron-bench-placement
-	.build/release/novacron-bench-placement $(ARGS)
+	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-placement --e2e $(ARGS)
 
 stack-start: build
 	scripts/devstack.sh start

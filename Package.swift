@@ -82,7 +82,11 @@ let package = Package(
             path: "Services/Placement/Service"),
         .executableTarget(
             name: "BenchPlacement",
-            dependencies: ["PlacementCore", "NovaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "PlacementCore", "NovaCore", "NovaBus", "NovaProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/Placement/Bench"),
         // A minimal service built on NovaService that integration tests run as a child process
         // (to SIGKILL it, restart it, run two replicas). It is test infrastructure, not a product.

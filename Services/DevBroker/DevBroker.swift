@@ -69,9 +69,9 @@ struct DevBroker: ParsableCommand {
         try? FileManager.default.removeItem(atPath: bootstrapFile)
         try? FileManager.default.removeItem(atPath: controlFile)
         FileHandle.standardError.write(Data("novacron-devbroker: stopped\n".utf8))
-        // The cluster's data lives only in memory: exit without tearing it down, which takes
-        // seconds once it holds a few hundred MB.
-        withExtendedLifetime(cluster) { Foundation.exit(0) }
+        // The cluster's data lives only in memory: leave without tearing it down (seconds once it
+        // holds a few hundred MB) and without atexit handlers, which can wait on its threads.
+        withExtendedLifetime(cluster) { _exit(0) }
     }
 
     private func write(_ text: String, to path: String) throws {

@@ -1,0 +1,173 @@
+import Foundation
+import NovaBus
+import NovaCore
+import NovaProto
+import SwiftProtobuf
+
+/// End to end through the dev broker and Postgres: a `novacron-placement` child process, place
+/// commands published in paced batches, latency from publish to the `VMPlaced` being consumed.
+struct EndToEnd {
+    let brokers: String
+    let adminURL: String
+    let binary: String
+    let hosts: Int
+    let commands: Int
+    let run = "e2e-\(UUID().uuidString.prefix(6).lowercased())"
+
+    var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "bench-e2e") }
+
+    struct Result {
+        var perSecond: Double
+        var p50: Double
+        var p99: Double
+        var placed: Int
+        var failed: Int
+    }
+
+    func measure() async throws -> Result {
+        let service = try startService()
+        defer { service.terminate(); service.waitUntilExit() }
+        let producer = try KafkaProducer(configuration: kafka)
+        defer { Task { await producer.close() } }
+        try await waitUntilConsuming(producer)
+        FileHandle.standardError.write(Data("  e2e: service consuming; registering \(hosts) hosts\n".utf8))
+        try await producer.sendAll((0..<hosts).map { i in
+            var h = Novacron_V1_HostRegistered()
+            h.hostID = "\(run)-h\(i)"
+            h.capacity = Resources(vcpuMillis: 256_000, memoryMiB: 1_048_576, diskGiB: 10_000).proto
+            h.topology = Topology(cloud: "sim", region: "r\(i % 3)", zone: "r\(i % 3)-z\(i % 9 / 3)").proto
+            return try envelope(h, key: h.hostID, topic: TopicCatalog.hostEvents)
+        })
+        // The last host's registration answers nothing; a dry run queued behind it on every
+        // partition would not prove order across topics, so wait for the rows instead.
+        try await Task.sleep(for: .seconds(2))
+
+        let answers = try KafkaConsumer(configuration: kafka, groupID: "\(run)-answers", topics: [TopicCatalog.vmEvents], batchSize: 1000)
+        let published = PublishTimes()
+        let collector = Task { () -> (latencies: [Double], placed: Int, failed: Int, last: ContinuousClock.Instant) in
+            var latencies: [Double] = []
+            var placed = 0
+            var failed = 0
+            var last = ContinuousClock.now
+            for try await record in answers where record.keyString.hasPrefix("\(run)-vm") {
+                let now = ContinuousClock.now
+                if let sent = await published.take(record.keyString) {
+                    latencies.append(Self.micros(now - sent) / 1000)
+                    let type = record.header("novacron-type") ?? ""
+                    if type.hasSuffix("VMPlaced") { placed += 1 } else { failed += 1 }
+                    last = now
+                }
+                if placed + failed == commands { break }
+            }
+            return (latencies, placed, failed, last)
+        }
+        FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
+        let batch = 100
+        let started = ContinuousClock.now
+        var sent = 0
+        while sent < commands {
+            let n = min(batch, commands - sent)
+            let messages = try (sent..<sent + n).map { i -> OutgoingMessage in
+                var c = Novacron_V1_PlaceVM()
+                c.vmID = "\(run)-vm\(i)"
+                c.commandID = "\(run)-c\(i)"
+                c.resources = Resources(vcpuMillis: 1000, memoryMiB: 2048, diskGiB: 10).proto
+                if i % 3 == 0 {
+                    var spread = Novacron_V1_SpreadRule()
+                    spread.vmGroup = "g\(i % 50)"
+                    spread.scope = .zone
+                    spread.maxSkew = 2
+                    c.constraints.spread = [spread]
+                    c.groups = ["g\(i % 50)"]
+                }
+                return try envelope(c, key: c.vmID, topic: TopicCatalog.vmCommands)
+            }
+            let now = ContinuousClock.now
+            await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now)
+            try await producer.sendAll(messages)
+            sent += n
+        }
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(300))
+            answers.stopFetching()
+        }
+        let outcome = try await collector.value
+        timeout.cancel()
+        await answers.close()
+        let elapsed = Self.micros(outcome.last - started) / 1e6
+        let sorted = outcome.latencies.sorted()
+        guard !sorted.isEmpty else { throw BenchFailure("no answers from novacron-placement") }
+        return Result(
+            perSecond: Double(sorted.count) / elapsed, p50: sorted[sorted.count / 2],
+            p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], placed: outcome.placed, failed: outcome.failed)
+    }
+
+    private func startService() throws -> Process {
+        let url = URLComponents(string: adminURL)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        var env = ProcessInfo.processInfo.environment
+        let schema = run.replacingOccurrences(of: "-", with: "_")
+        env["KAFKA_BROKERS"] = brokers
+        env["POSTGRES_ADMIN_URL"] = adminURL
+        env["POSTGRES_URL"] = "postgres://novacron_\(schema):pw@\(url?.host ?? "127.0.0.1"):\(url?.port ?? 5432)\(url?.path ?? "/novacron")?sslmode=disable"
+        env["NOVACRON_SCHEMA"] = schema
+        env["NOVACRON_CONSUMER_GROUP"] = "placement-\(run)"
+        env["KAFKA_AUTO_OFFSET_RESET"] = "latest"
+        env["HTTP_PORT"] = "0"
+        env["LOG_LEVEL"] = "warning"
+        process.environment = env
+        try process.run()
+        return process
+    }
+
+    /// Dry-run probes on every partition until a whole round is answered.
+    private func waitUntilConsuming(_ producer: KafkaProducer) async throws {
+        for round in 0..<30 {
+            let keys = (0..<48).map { "probe-\(run)-\(round)-\($0)" }
+            let consumer = try KafkaConsumer(configuration: kafka, groupID: "\(run)-probe-\(round)", topics: [TopicCatalog.vmEvents])
+            try await producer.sendAll(keys.map { key in
+                var probe = Novacron_V1_PlaceVM()
+                probe.vmID = key
+                probe.commandID = key
+                probe.resources = Resources(vcpuMillis: 1, memoryMiB: 1).proto
+                probe.dryRun = true
+                return try envelope(probe, key: key, topic: TopicCatalog.vmCommands)
+            })
+            let stop = Task {
+                try await Task.sleep(for: .seconds(8))
+                consumer.stopFetching()
+            }
+            var seen = Set<String>()
+            for try await record in consumer where record.keyString.hasPrefix("probe-\(run)-\(round)-") {
+                seen.insert(record.keyString)
+                if seen.count == keys.count { break }
+            }
+            stop.cancel()
+            await consumer.close()
+            if seen.count == keys.count { return }
+        }
+        throw BenchFailure("novacron-placement never consumed all of novacron.vm.commands")
+    }
+
+    private func envelope(_ message: any SwiftProtobuf.Message, key: String, topic: String) throws -> OutgoingMessage {
+        let e = try EnvelopeCodec.envelope(message, key: key, eventID: UUID().uuidString, occurredAt: Date(), producer: "bench")
+        return OutgoingMessage(topic: topic, key: key, value: Array(try e.serializedData()))
+    }
+
+    static func micros(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+    }
+}
+
+/// Publish instants by VM id, taken once when the answer arrives.
+actor PublishTimes {
+    private var times: [String: ContinuousClock.Instant] = [:]
+    func record(_ keys: [String], at instant: ContinuousClock.Instant) { for key in keys { times[key] = instant } }
+    func take(_ key: String) -> ContinuousClock.Instant? { times.removeValue(forKey: key) }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
