@@ -23,12 +23,28 @@ public final class OutboxRelayService: Service, Sendable {
     private let batchSize: Int
     private let idlePoll: Duration
     private let prepared: @Sendable () async throws -> Void
+    private let retention: Retention
+
+    /// How long published outbox records and inbox entries are kept.
+    public struct Retention: Sendable {
+        public var publishedOutboxSeconds: Int
+        public var inboxSeconds: Int
+        /// How often the sweep runs.
+        public var interval: Duration
+
+        public init(publishedOutboxSeconds: Int = 3600, inboxSeconds: Int = 7 * 24 * 3600, interval: Duration = .seconds(60)) {
+            self.publishedOutboxSeconds = publishedOutboxSeconds
+            self.inboxSeconds = inboxSeconds
+            self.interval = interval
+        }
+    }
 
     public init(
         store: Store, producer: KafkaProducer, doorbell: Doorbell, metrics: ServiceMetrics, hooks: FaultHooks = FaultHooks(),
-        logger: Logger, batchSize: Int = 500, idlePoll: Duration = .milliseconds(200),
+        logger: Logger, batchSize: Int = 500, idlePoll: Duration = .milliseconds(200), retention: Retention = Retention(),
         prepared: @escaping @Sendable () async throws -> Void = {}
     ) {
+        self.retention = retention
         self.reader = OutboxReader(store: store)
         self.producer = producer
         self.doorbell = doorbell
@@ -44,7 +60,12 @@ public final class OutboxRelayService: Service, Sendable {
         try await prepared()
         let doorbell = doorbell
         await withGracefulShutdownHandler {
+            var nextSweep = ContinuousClock.now + retention.interval
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if ContinuousClock.now >= nextSweep {
+                    await sweep()
+                    nextSweep = ContinuousClock.now + retention.interval
+                }
                 let round = await relayOnce()
                 if case .published(let n) = round, n > 0 { continue }
                 await doorbell.wait(timeout: round == .notLeader ? idlePoll * 5 : idlePoll)
@@ -57,6 +78,19 @@ public final class OutboxRelayService: Service, Sendable {
         while rounds < 100, case .published(let n) = await relayOnce(), n > 0 { rounds += 1 }
         await producer.close()
         logger.info("outbox relay stopped; producer flushed")
+    }
+
+    /// Deletes published outbox records and inbox entries past their retention.
+    func sweep() async {
+        do {
+            let outbox = try await reader.prunePublished(olderThanSeconds: retention.publishedOutboxSeconds)
+            let inbox = try await reader.pruneInbox(olderThanSeconds: retention.inboxSeconds)
+            if outbox + inbox > 0 {
+                logger.info("retention sweep", metadata: ["outbox_deleted": "\(outbox)", "inbox_deleted": "\(inbox)"])
+            }
+        } catch {
+            logger.warning("retention sweep failed", metadata: ["error": "\(StoreError(error))"])
+        }
     }
 
     /// One relay round; errors are logged and reported as nothing published.

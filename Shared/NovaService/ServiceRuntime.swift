@@ -135,7 +135,11 @@ public enum ServiceRuntime {
                 producer: producer, consumer: consumer, store: store, readiness: readiness, metrics: metrics, logger: logger),
             OutboxRelayService(
                 store: store, producer: producer, doorbell: doorbell, metrics: metrics, hooks: definition.hooks,
-                logger: logger, prepared: prepare),
+                logger: logger,
+                retention: OutboxRelayService.Retention(
+                    publishedOutboxSeconds: configuration.outboxRetentionHours * 3600,
+                    inboxSeconds: configuration.inboxRetentionHours * 3600),
+                prepared: prepare),
             EventConsumerService(
                 consumer: consumer, store: store, handler: handler,
                 deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),

@@ -78,6 +78,18 @@ public struct OutboxReader: Sendable {
         return 0
     }
 
+    /// Deletes inbox entries older than `olderThanSeconds`; returns how many. The retention must
+    /// outlast any redelivery (the Kafka topic's retention), or a very late duplicate would be
+    /// processed again.
+    @discardableResult
+    public func pruneInbox(olderThanSeconds: Int) async throws -> Int {
+        let rows = try await store.query(
+            "DELETE FROM \(unescaped: store.schema.value).inbox WHERE received_at < now() - make_interval(secs => \(Double(olderThanSeconds))) RETURNING 1")
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
     /// Deletes records published more than `olderThanSeconds` ago; returns how many.
     @discardableResult
     public func prunePublished(olderThanSeconds: Int) async throws -> Int {

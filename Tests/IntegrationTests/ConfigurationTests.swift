@@ -56,6 +56,8 @@ import Testing
         ("HTTP_PORT", "eighty", "HTTP_PORT"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL"),
         ("NOVACRON_STARTUP_TIMEOUT_SECONDS", "0", "NOVACRON_STARTUP_TIMEOUT_SECONDS"),
+        ("NOVACRON_INBOX_RETENTION_HOURS", "-3", "NOVACRON_INBOX_RETENTION_HOURS"),
+        ("NOVACRON_SCHEMA", "Bad-Name", "NOVACRON_SCHEMA"),
     ])
     func malformedValuesExitWithCode2NamingTheVariable(variable: String, value: String, mention: String) async throws {
         let env = try TestEnvironment.current()

@@ -132,6 +132,27 @@ private func withStore<T: Sendable>(
         }
     }
 
+    /// Retention deletes only what is published (outbox) or old enough (both).
+    @Test func retentionPrunesOnlyWhatIsPastIt() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("retention")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            try await store.withTransaction { tx in
+                try await tx.appendOutbox([record("old"), record("recent"), record("pending")])
+                _ = try await tx.claimInbox(eventID: "old-in", type: "t", topic: "x", partition: 0, offset: 1)
+                _ = try await tx.claimInbox(eventID: "new-in", type: "t", topic: "x", partition: 0, offset: 2)
+            }
+            try await store.query("UPDATE \(unescaped: name).outbox SET published_at = now() - interval '2 hours' WHERE event_id = 'old'")
+            try await store.query("UPDATE \(unescaped: name).outbox SET published_at = now() WHERE event_id = 'recent'")
+            try await store.query("UPDATE \(unescaped: name).inbox SET received_at = now() - interval '8 days' WHERE event_id = 'old-in'")
+            let reader = OutboxReader(store: store)
+            #expect(try await reader.prunePublished(olderThanSeconds: 3600) == 1)
+            #expect(try await reader.pruneInbox(olderThanSeconds: 7 * 24 * 3600) == 1)
+            #expect(try await reader.backlog() == 1, "the unpublished record is kept")
+        }
+    }
+
     /// The inbox tells a redelivery from a new event.
     @Test func inboxClaimsEachEventOnce() async throws {
         let env = try TestEnvironment.current()
