@@ -83,20 +83,21 @@ public struct OutboxReader: Sendable {
     /// processed again.
     @discardableResult
     public func pruneInbox(olderThanSeconds: Int) async throws -> Int {
-        let rows = try await store.query(
+        try await deleted(
             "DELETE FROM \(unescaped: store.schema.value).inbox WHERE received_at < now() - make_interval(secs => \(Double(olderThanSeconds))) RETURNING 1")
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
     }
 
     /// Deletes records published more than `olderThanSeconds` ago; returns how many.
     @discardableResult
     public func prunePublished(olderThanSeconds: Int) async throws -> Int {
-        let rows = try await store.query(
+        try await deleted(
             "DELETE FROM \(unescaped: store.schema.value).outbox WHERE published_at < now() - make_interval(secs => \(Double(olderThanSeconds))) RETURNING 1")
+    }
+
+    /// Runs a `DELETE ... RETURNING 1` and counts the rows.
+    private func deleted(_ query: PostgresQuery) async throws -> Int {
         var count = 0
-        for try await _ in rows { count += 1 }
+        for try await _ in try await store.query(query) { count += 1 }
         return count
     }
 }
