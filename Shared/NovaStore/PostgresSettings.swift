@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOSSL
 import PostgresNIO
 
 /// Where and as whom to connect, parsed from a `postgres://user:password@host:port/database`
@@ -54,6 +56,10 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible {
         return copy
     }
 
+    /// Seconds to wait for a connection before reporting the server unreachable.
+    static let connectTimeout = Duration.seconds(5)
+
+    /// The pool's configuration (the service's `Store`).
     public var clientConfiguration: PostgresClient.Configuration {
         let tlsConfig: PostgresClient.Configuration.TLS
         switch tls {
@@ -63,7 +69,22 @@ public struct PostgresSettings: Sendable, Equatable, CustomStringConvertible {
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
-        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectTimeout = Self.connectTimeout
+        return configuration
+    }
+
+    /// A single connection's configuration (start-up probe, schema provisioning), with the same
+    /// TLS mode as the pool.
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tlsConfig: PostgresConnection.Configuration.TLS
+        switch tls {
+        case .disable: tlsConfig = .disable
+        case .prefer: tlsConfig = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tlsConfig = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tlsConfig)
+        configuration.options.connectTimeout = TimeAmount.seconds(Int64(Self.connectTimeout.components.seconds))
         return configuration
     }
 

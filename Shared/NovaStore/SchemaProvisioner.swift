@@ -37,10 +37,7 @@ public struct SchemaProvisioner: Sendable {
         ]
         do {
             let connection = try await PostgresConnection.connect(
-                configuration: PostgresConnection.Configuration(
-                    host: admin.host, port: admin.port, username: admin.username, password: admin.password,
-                    database: admin.database, tls: .disable),
-                id: 1, logger: logger)
+                configuration: try admin.connectionConfiguration(), id: 1, logger: logger)
             defer { Task { try? await connection.close() } }
             try await connection.query("SELECT pg_advisory_lock(\(SchemaName.provisioningLock))", logger: logger)
             do {

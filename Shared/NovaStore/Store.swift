@@ -25,11 +25,8 @@ public final class Store: Sendable {
     /// unknown database, unreachable server) instead of waiting on the pool.
     public static func checkConnection(_ settings: PostgresSettings, logger: Logger) async throws(StoreError) {
         do {
-            var configuration = PostgresConnection.Configuration(
-                host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-                database: settings.database, tls: .disable)
-            configuration.options.connectTimeout = .seconds(5)
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            let connection = try await PostgresConnection.connect(
+                configuration: try settings.connectionConfiguration(), id: 0, logger: logger)
             try await connection.close()
         } catch {
             throw StoreError(error, connectingTo: settings)
