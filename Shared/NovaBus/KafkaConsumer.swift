@@ -25,7 +25,6 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         ("heartbeat.interval.ms", "500"),
     ]
 
-    private let handle: RdKafkaHandle
     private let context: KafkaClientContext
     private let poller: ConsumerPoller
     public let groupID: String
@@ -47,7 +46,6 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         context.install(on: conf)
         self.context = context
         let handle = RdKafkaHandle(pointer: try makeClient(type: RD_KAFKA_CONSUMER, conf: conf))
-        self.handle = handle
         rd_kafka_poll_set_consumer(handle.pointer)
         let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
         for topic in topics {
@@ -120,18 +118,6 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         rd_kafka_topic_partition_list_destroy(list)
     }
 
-    /// Commits stored offsets now and waits for the broker's answer (normally they are
-    /// committed in the background).
-    public func commitStoredOffsets() async throws(KafkaError) {
-        let poller = poller
-        let err = await offloadBlocking {
-            poller.withOpenHandle { handle in rd_kafka_commit(handle.pointer, nil, 0) } ?? RD_KAFKA_RESP_ERR__DESTROY
-        }
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-            throw .consumer(code: err.rawValue, reason: KafkaError.errorString(err))
-        }
-    }
-
     /// Records behind the high watermark per assigned partition, from librdkafka's cached
     /// watermarks (no broker round trip).
     public func lag() async -> [PartitionLag] {
@@ -160,22 +146,6 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         } ?? [] }
     }
 
-    /// The partitions currently assigned to this member.
-    public func assignment() async -> [PartitionKey] {
-        let poller = poller
-        return await offloadBlocking { poller.withOpenHandle { handle in
-            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-            guard rd_kafka_assignment(handle.pointer, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
-                return []
-            }
-            defer { rd_kafka_topic_partition_list_destroy(assignment) }
-            return (0..<Int(assignment.pointee.cnt)).map { i in
-                let e = assignment.pointee.elems[i]
-                return PartitionKey(topic: String(cString: e.topic), partition: e.partition)
-            }
-        } ?? [] }
-    }
-
     /// Ends iteration without leaving the group: a pending `next()` returns nil, and offsets
     /// of work still in flight can be stored before `close()` commits them.
     public func stopFetching() {
@@ -188,9 +158,6 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         let poller = poller
         await offloadBlocking { poller.close() }
     }
-
-    /// The most recent client-level error librdkafka reported, if any.
-    public var lastError: String? { context.lastErrorDescription }
 
     deinit {
         poller.close()

@@ -138,15 +138,6 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Records enqueued but not yet acknowledged.
-    public var outstanding: Int { Int(rd_kafka_outq_len(handle.pointer)) }
-
-    /// Waits up to `timeoutMillis` for every outstanding record to be acknowledged.
-    public func flush(timeoutMillis: Int32 = 10000) async -> Bool {
-        let handle = handle
-        return await offloadBlocking { rd_kafka_flush(handle.pointer, timeoutMillis) == RD_KAFKA_RESP_ERR_NO_ERROR }
-    }
-
     /// Flushes, then stops the poll thread and destroys the client. Records still unacknowledged
     /// after the flush timeout are purged and their senders get a delivery error.
     public func close(flushTimeoutMillis: Int32 = 10000) async {

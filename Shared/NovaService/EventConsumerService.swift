@@ -18,7 +18,6 @@ public final class EventConsumerService: Service, Sendable {
     private let deadLetters: DeadLetterPublisher
     private let metrics: ServiceMetrics
     private let doorbell: Doorbell
-    private let readiness: Readiness
     private let producerName: String
     private let hooks: FaultHooks
     private let logger: Logger
@@ -27,7 +26,7 @@ public final class EventConsumerService: Service, Sendable {
 
     public init(
         consumer: KafkaConsumer, store: Store, handler: any EventHandler, deadLetters: DeadLetterPublisher,
-        metrics: ServiceMetrics, doorbell: Doorbell, readiness: Readiness, producerName: String,
+        metrics: ServiceMetrics, doorbell: Doorbell, producerName: String,
         hooks: FaultHooks = FaultHooks(), logger: Logger, prepared: @escaping @Sendable () async throws -> Void = {}
     ) {
         self.consumer = consumer
@@ -36,7 +35,6 @@ public final class EventConsumerService: Service, Sendable {
         self.deadLetters = deadLetters
         self.metrics = metrics
         self.doorbell = doorbell
-        self.readiness = readiness
         self.producerName = producerName
         self.hooks = hooks
         self.logger = logger

@@ -31,11 +31,12 @@ public struct PreparedRequest: Sendable {
         } else {
             allowedZones = fleet.zones.map { $0.satisfies(requirement) }
         }
-        let regionOfZone = fleet.zones.map { "\($0.cloud)/\($0.region)" }
-        self.regionOfZone = regionOfZone
-        var regionMembers: [String: [String: Int]] = [:]
+        // Region keys are built only for requests with a region-scope rule (the hot path has none).
         let groups = Set(request.constraints.affinity.filter { $0.scope == .region }.map(\.group))
             .union(request.constraints.spread.filter { $0.scope == .region }.map(\.group))
+        let regionOfZone = groups.isEmpty ? [] : fleet.zones.map { "\($0.cloud)/\($0.region)" }
+        self.regionOfZone = regionOfZone
+        var regionMembers: [String: [String: Int]] = [:]
         for group in groups {
             for (zone, region) in regionOfZone.enumerated() {
                 regionMembers[group, default: [:]][region, default: 0] += fleet.members(of: group, inZone: zone)

@@ -35,7 +35,6 @@ actor FleetCache {
     func apply(_ record: HostRecord) {
         fleet.upsert(record.host)
         fleet.setAllocated(record.host.allocated, of: record.host.id)
-        fleet.setState(record.host.state, of: record.host.id)
         fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
         generations[record.host.id] = record.generation
         version = max(version, record.version)

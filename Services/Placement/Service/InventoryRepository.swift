@@ -180,11 +180,6 @@ struct InventoryRepository {
             """)
     }
 
-    func hostCount() async throws -> Int {
-        for try await n in try await tx.query("SELECT count(*)::int FROM hosts").decode(Int.self) { return n }
-        return 0
-    }
-
     private func exists(_ query: PostgresQuery) async throws -> Bool {
         for try await _ in try await tx.query(query) { return true }
         return false

@@ -20,7 +20,6 @@ struct PlacementHandler: EventHandler {
         switch event.message {
         case let m as Novacron_V1_HostRegistered:
             try await repository.upsert(try NovaCore.Host(registered: m))
-            metrics.inventory.set(Double(try await repository.hostCount()))
             return []
         case let m as Novacron_V1_HostStateChanged:
             let state = try HostState(m.current)
@@ -146,6 +145,7 @@ struct PlacementHandler: EventHandler {
         } else {
             await cache.load(hosts: try await repository.hosts(changedAfter: 0), placements: try await repository.allPlacements())
         }
+        metrics.inventory.set(Double(await cache.hostCount))
         if !groups.isEmpty { await cache.setMembers(try await repository.members(of: groups), of: groups) }
     }
 
