@@ -25,7 +25,8 @@ public struct ServiceConfiguration: Sendable {
     public var outboxRetentionHours: Int = 1
     public var inboxRetentionHours: Int = 168
 
-    /// The variables every service reads, with what each expects: printed in errors and docs.
+    /// The variables every service reads, with what each expects: printed after a configuration
+    /// error, and listed in the README.
     public static let variables: [(name: String, expects: String)] = [
         ("KAFKA_BROKERS", "comma-separated host:port list of Kafka bootstrap brokers (required)"),
         ("KAFKA_*", "any librdkafka property: KAFKA_SECURITY_PROTOCOL=SASL_SSL sets security.protocol"),
@@ -122,5 +123,5 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         self.problem = problem
     }
 
-    public var description: String { "\(variable): \(problem)" }
+    public var description: String { problem.hasPrefix(variable) ? problem : "\(variable): \(problem)" }
 }

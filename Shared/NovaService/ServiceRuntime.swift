@@ -62,7 +62,8 @@ public enum ServiceRuntime {
             configuration = try ServiceConfiguration.fromEnvironment(
                 environment, serviceName: definition.serviceName, schema: definition.schema)
         } catch {
-            fail(definition.serviceName, "configuration error: \(error)")
+            let table = ServiceConfiguration.variables.map { "  \($0.name): \($0.expects)" }.joined(separator: "\n")
+            fail(definition.serviceName, "configuration error: \(error)\nvariables read at start:\n\(table)")
             return .configuration
         }
         bootstrapLogging(level: configuration.logLevel)
@@ -143,7 +144,7 @@ public enum ServiceRuntime {
             EventConsumerService(
                 consumer: consumer, store: store, handler: handler,
                 deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),
-                metrics: metrics, doorbell: doorbell, readiness: readiness, producerName: definition.serviceName,
+                metrics: metrics, doorbell: doorbell, producerName: definition.serviceName,
                 hooks: definition.hooks, logger: logger, prepared: prepare),
         ]
         let group = ServiceGroup(
