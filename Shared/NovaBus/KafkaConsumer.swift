@@ -23,6 +23,11 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         ("enable.partition.eof", "false"),
         ("session.timeout.ms", "6000"),
         ("heartbeat.interval.ms", "500"),
+        // librdkafka's mock cluster (the dev broker) answers a fetch that finds no records only
+        // after this wait, even if records arrive meanwhile: at the default 500 ms every hop
+        // of an event cost up to half a second. Real brokers answer as soon as data arrives,
+        // so there a short wait only adds idle fetch requests.
+        ("fetch.wait.max.ms", "10"),
     ]
 
     private let context: KafkaClientContext

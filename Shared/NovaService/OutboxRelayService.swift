@@ -11,8 +11,8 @@ import ServiceLifecycle
 /// (at-least-once on the wire); consumers' inboxes drop the duplicates by event id.
 /// On graceful shutdown it drains what is committed, then flushes and closes the producer.
 public final class OutboxRelayService: Service, Sendable {
-    public static let headerType = "novacron-type"
-    public static let headerEventID = "novacron-event-id"
+    public static let headerType = EnvelopeRecord.typeHeader
+    public static let headerEventID = EnvelopeRecord.eventIDHeader
 
     private let reader: OutboxReader
     private let producer: KafkaProducer
