@@ -5,12 +5,14 @@ import NovaCore
 import NovaStore
 import ServiceLifecycle
 
-/// The consume loop: for each record, decode and validate it (dead-letter on failure), then in
-/// one transaction claim its event id in the inbox (a duplicate is skipped), run the handler,
-/// append its emissions to the outbox, commit; only then store the Kafka offset.
+/// The consume loop: records arrive in batches. Undecodable ones are dead-lettered; the rest
+/// go through one transaction: claim their event ids in the inbox (redeliveries are skipped),
+/// run the handler over the new ones, append their emissions to the outbox, commit; only then
+/// are the batch's Kafka offsets stored. If a batch's transaction fails, its records are
+/// retried one at a time, so a rejected record is dead-lettered alone and the rest commit.
 ///
-/// On graceful shutdown it stops fetching, finishes the record in flight, stores its offset and
-/// closes the consumer, which commits the stored offsets.
+/// On graceful shutdown it stops fetching, finishes the batch in flight, stores its offsets
+/// and closes the consumer, which commits the stored offsets.
 public final class EventConsumerService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let store: Store
@@ -45,8 +47,9 @@ public final class EventConsumerService: Service, Sendable {
         try await prepared()
         let consumer = consumer
         try await withGracefulShutdownHandler {
-            for try await message in consumer {
-                try await process(message)
+            var records = consumer.makeAsyncIterator()
+            while let batch = try await records.nextBatch() {
+                try await process(batch)
             }
         } onGracefulShutdown: {
             consumer.stopFetching()
@@ -55,54 +58,76 @@ public final class EventConsumerService: Service, Sendable {
         logger.info("consumer closed; stored offsets committed")
     }
 
-    /// Processes one record to completion: retried until it is committed or dead-lettered.
-    func process(_ message: KafkaMessage) async throws {
+    /// A decoded record and where it came from.
+    private typealias Item = (event: DecodedEvent, message: KafkaMessage)
+
+    /// Processes a batch to completion: every record is committed or dead-lettered before the
+    /// batch's offsets are stored.
+    func process(_ messages: [KafkaMessage]) async throws {
         let started = ContinuousClock.now
-        metrics.consumed(topic: message.topic)
-        let event: DecodedEvent
-        do {
-            event = try EnvelopeCodec.decode(message.value, topic: message.topic)
-        } catch {
-            try await deadLetter(message, code: error.code, reason: error.description)
-            return
+        var items: [Item] = []
+        items.reserveCapacity(messages.count)
+        for message in messages {
+            metrics.consumed(topic: message.topic)
+            do {
+                items.append((try EnvelopeCodec.decode(message.value, topic: message.topic), message))
+            } catch {
+                try await deadLetter(message, code: error.code, reason: error.description)
+            }
         }
+        if items.count > 1 {
+            do {
+                let outcome = try await transact(items)
+                committed(outcome, started: started)
+                consumer.storeOffsets(messages)
+                return
+            } catch {
+                let cause = StoreError.underlying(error)
+                if cause is CancellationError { throw cause }
+                await handler.rolledBack()
+                logger.debug(
+                    "batch transaction failed; retrying its records one at a time",
+                    metadata: ["records": "\(items.count)", "error": "\(StoreError(cause))"])
+            }
+        }
+        for item in items { try await process(item) }
+        consumer.storeOffsets(messages)
+    }
+
+    /// Processes one record in its own transaction, retried until it is committed or
+    /// dead-lettered, and stores its offset.
+    private func process(_ item: Item) async throws {
+        let started = ContinuousClock.now
         var logger = logger
-        logger[metadataKey: "event_id"] = "\(event.eventID)"
-        logger[metadataKey: "event_type"] = "\(event.type)"
+        logger[metadataKey: "event_id"] = "\(item.event.eventID)"
+        logger[metadataKey: "event_type"] = "\(item.event.type)"
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let outcome = try await transact(event, message, logger: logger)
-                hooks.afterCommit?(event.eventID)
-                consumer.storeOffset(message)
-                switch outcome {
-                case .duplicate:
-                    metrics.duplicate(topic: message.topic)
-                    logger.debug("duplicate skipped by inbox")
-                case .committed(let emitted):
-                    if emitted > 0 { doorbell.ring() }
-                }
-                metrics.handlerDuration.record(ContinuousClock.now - started)
+                let outcome = try await transact([item])
+                committed(outcome, started: started)
+                consumer.storeOffset(item.message)
                 return
             } catch {
                 let cause = StoreError.underlying(error)
+                if cause is CancellationError { throw cause }
+                await handler.rolledBack()
                 if let rejection = cause as? HandlerRejection {
-                    try await deadLetter(message, code: rejection.code, reason: rejection.reason)
+                    try await deadLetter(item.message, code: rejection.code, reason: rejection.reason)
                     return
                 }
                 if let invalid = cause as? ValidationError {
-                    try await deadLetter(message, code: "invalid", reason: invalid.description)
+                    try await deadLetter(item.message, code: "invalid", reason: invalid.description)
                     return
                 }
-                if cause is CancellationError { throw cause }
                 let storeError = StoreError(cause)
                 let delay = Duration.milliseconds(min(5000, 50 << min(attempt, 7)))
                 logger.warning(
                     "handler transaction failed; retrying",
                     metadata: ["attempt": "\(attempt)", "error": "\(storeError)", "retry_in": "\(delay)"])
                 if !storeError.isTransient && attempt >= 5 {
-                    try await deadLetter(message, code: "handler_failed", reason: "failed \(attempt) times: \(storeError)")
+                    try await deadLetter(item.message, code: "handler_failed", reason: "failed \(attempt) times: \(storeError)")
                     return
                 }
                 try await Task.sleep(for: delay)
@@ -110,32 +135,73 @@ public final class EventConsumerService: Service, Sendable {
         }
     }
 
-    private enum Outcome { case duplicate, committed(emitted: Int) }
+    /// What one committed transaction did.
+    private struct Outcome {
+        var handled: [Item]
+        var duplicates: [KafkaMessage]
+        var emitted: Int
+    }
 
-    private func transact(_ event: DecodedEvent, _ message: KafkaMessage, logger: Logger) async throws -> Outcome {
+    /// Bookkeeping after a commit: fault hook, metrics, doorbell.
+    private func committed(_ outcome: Outcome, started: ContinuousClock.Instant) {
+        for item in outcome.handled { hooks.afterCommit?(item.event.eventID) }
+        for message in outcome.duplicates {
+            metrics.duplicate(topic: message.topic)
+            logger.debug("duplicate skipped by inbox", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)"])
+        }
+        if outcome.emitted > 0 { doorbell.ring() }
+        let records = outcome.handled.count + outcome.duplicates.count
+        if records > 0 {
+            let each = (ContinuousClock.now - started) / records
+            for _ in 0..<records { metrics.handlerDuration.record(each) }
+        }
+    }
+
+    /// One transaction over `items`: inbox, handler, outbox.
+    private func transact(_ items: [Item]) async throws -> Outcome {
         let handler = handler
         let producerName = producerName
         return try await store.withTransaction { tx in
             let fresh = try await tx.claimInbox(
-                eventID: event.eventID, type: event.type, topic: message.topic, partition: message.partition,
-                offset: message.offset)
-            guard fresh else { return Outcome.duplicate }
-            let emissions = try await handler.handle(event, in: tx)
+                items.map {
+                    InboxEntry(
+                        eventID: $0.event.eventID, type: $0.event.type, topic: $0.message.topic,
+                        partition: $0.message.partition, offset: $0.message.offset)
+                })
+            var outcome = Outcome(handled: [], duplicates: [], emitted: 0)
+            var seen = Set<String>()
+            for item in items {
+                if fresh.contains(item.event.eventID) && seen.insert(item.event.eventID).inserted {
+                    outcome.handled.append(item)
+                } else {
+                    outcome.duplicates.append(item.message)
+                }
+            }
+            guard !outcome.handled.isEmpty else { return outcome }
+            let emissions = try await handler.handle(batch: outcome.handled.map(\.event), in: tx)
+            precondition(emissions.count == outcome.handled.count, "a handler must answer every event of its batch")
             let now = Date()
-            let records = try emissions.map { emission in
-                let id = UUID().uuidString.lowercased()
-                let envelope = try EnvelopeCodec.envelope(
-                    emission.message, key: emission.key, eventID: id, occurredAt: now, producer: producerName,
-                    correlationID: event.envelope.correlationID, causationID: event.eventID)
-                return OutboxRecord(
-                    eventID: id, topic: emission.topic, key: emission.key, eventType: envelope.type,
-                    envelope: try Array(envelope.serializedBytes() as [UInt8]))
+            var records: [OutboxRecord] = []
+            for (item, emitted) in zip(outcome.handled, emissions) {
+                for emission in emitted {
+                    let id = UUID().uuidString.lowercased()
+                    let envelope = try EnvelopeCodec.envelope(
+                        emission.message, key: emission.key, eventID: id, occurredAt: now, producer: producerName,
+                        correlationID: item.event.envelope.correlationID, causationID: item.event.eventID)
+                    records.append(
+                        OutboxRecord(
+                            eventID: id, topic: emission.topic, key: emission.key, eventType: envelope.type,
+                            envelope: try Array(envelope.serializedBytes() as [UInt8])))
+                }
             }
             try await tx.appendOutbox(records)
-            return Outcome.committed(emitted: records.count)
+            outcome.emitted = records.count
+            return outcome
         }
     }
 
+    /// Publishes `message` to the dead-letter topic, retrying until Kafka takes it. The caller
+    /// stores the offset once every earlier record of its batch is durable too.
     private func deadLetter(_ message: KafkaMessage, code: String, reason: String) async throws {
         logger.warning(
             "dead-lettering record",
@@ -155,6 +221,5 @@ public final class EventConsumerService: Service, Sendable {
             }
         }
         metrics.deadLettered(topic: message.topic, reason: code)
-        consumer.storeOffset(message)
     }
 }

@@ -9,8 +9,30 @@ import SwiftProtobuf
 ///
 /// Throw `HandlerRejection` (or a `ValidationError`) for input that can never succeed: the
 /// record is dead-lettered with that reason. Any other error rolls back and is retried.
+///
+/// The runtime hands over records in batches, one transaction per batch, through
+/// `handle(batch:in:)`; by default it calls `handle(_:in:)` for each event in order. A handler
+/// that can do a batch's work in fewer statements overrides it. When a batch's transaction
+/// fails, the runtime calls `rolledBack()` and retries the batch's records one at a time, so
+/// a rejection dead-letters only the record that caused it.
 public protocol EventHandler: Sendable {
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission]
+    /// The emissions of each event, in the order of `batch`.
+    func handle(batch: [DecodedEvent], in tx: StoreTransaction) async throws -> [[Emission]]
+    /// Called after a transaction the handler took part in rolled back: undo in-memory state
+    /// that assumed it would commit.
+    func rolledBack() async
+}
+
+extension EventHandler {
+    public func handle(batch: [DecodedEvent], in tx: StoreTransaction) async throws -> [[Emission]] {
+        var emissions: [[Emission]] = []
+        emissions.reserveCapacity(batch.count)
+        for event in batch { emissions.append(try await handle(event, in: tx)) }
+        return emissions
+    }
+
+    public func rolledBack() async {}
 }
 
 /// An event to publish after commit.

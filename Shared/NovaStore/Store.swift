@@ -99,14 +99,25 @@ public struct StoreTransaction {
     public func claimInbox(
         eventID: String, type: String, topic: String, partition: Int32, offset: Int64
     ) async throws -> Bool {
+        let entry = InboxEntry(eventID: eventID, type: type, topic: topic, partition: partition, offset: offset)
+        return try await claimInbox([entry]).contains(eventID)
+    }
+
+    /// Records a batch of events as processed in one statement and returns the ids that were
+    /// new; the others are redeliveries to skip. An id repeated within the batch is new once.
+    public func claimInbox(_ entries: [InboxEntry]) async throws -> Set<String> {
+        guard !entries.isEmpty else { return [] }
         let rows = try await connection.query(
             """
             INSERT INTO inbox (event_id, event_type, source_topic, source_partition, source_offset)
-            VALUES (\(eventID), \(type), \(topic), \(Int(partition)), \(offset))
-            ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            SELECT * FROM unnest(\(entries.map(\.eventID))::text[], \(entries.map(\.type))::text[],
+                                 \(entries.map(\.topic))::text[], \(entries.map(\.partition))::int[],
+                                 \(entries.map(\.offset))::bigint[])
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
             """, logger: logger)
-        for try await _ in rows { return true }
-        return false
+        var fresh = Set<String>()
+        for try await id in rows.decode(String.self) { fresh.insert(id) }
+        return fresh
     }
 
     /// Appends events to the outbox in one statement; the relay publishes them after commit,
@@ -126,6 +137,23 @@ public struct StoreTransaction {
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
         try await connection.query(query, logger: logger)
+    }
+}
+
+/// Where a consumed event came from, for the inbox.
+public struct InboxEntry: Sendable, Hashable {
+    public var eventID: String
+    public var type: String
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(eventID: String, type: String, topic: String, partition: Int32, offset: Int64) {
+        self.eventID = eventID
+        self.type = type
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
     }
 }
 

@@ -12,6 +12,8 @@ struct EndToEnd {
     let binary: String
     let hosts: Int
     let commands: Int
+    /// Commands published per second; 0 for as fast as possible.
+    let rate: Int
     let run = "e2e-\(UUID().uuidString.prefix(6).lowercased())"
 
     var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "bench-e2e") }
@@ -42,7 +44,9 @@ struct EndToEnd {
         // partition would not prove order across topics, so wait for the rows instead.
         try await Task.sleep(for: .seconds(2))
 
-        let answers = try KafkaConsumer(configuration: kafka, groupID: "\(run)-answers", topics: [TopicCatalog.vmEvents], batchSize: 1000)
+        // Read answers without a consumer group, from the current ends: no join to wait for,
+        // and nothing published after this point can be missed.
+        let answers = try await KafkaReader.open(configuration: kafka, topics: [TopicCatalog.vmEvents], from: .end)
         let published = PublishTimes()
         let collector = Task { () -> (latencies: [Double], placed: Int, failed: Int, last: ContinuousClock.Instant) in
             var latencies: [Double] = []
@@ -62,10 +66,15 @@ struct EndToEnd {
             return (latencies, placed, failed, last)
         }
         FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
-        let batch = 100
+        // Paced in batches of 1/200 s worth of commands, each due at its slot in the schedule.
+        let batch = rate == 0 ? 100 : max(1, rate / 200)
         let started = ContinuousClock.now
         var sent = 0
+        var sendMillis: [Double] = []
         while sent < commands {
+            if rate > 0 {
+                try await Task.sleep(until: started + .microseconds(Int64(sent) * 1_000_000 / Int64(rate)), clock: .continuous)
+            }
             let n = min(batch, commands - sent)
             let messages = try (sent..<sent + n).map { i -> OutgoingMessage in
                 var c = Novacron_V1_PlaceVM()
@@ -85,12 +94,15 @@ struct EndToEnd {
             let now = ContinuousClock.now
             await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now)
             try await producer.sendAll(messages)
+            sendMillis.append(Self.micros(ContinuousClock.now - now) / 1000)
             sent += n
         }
         let timeout = Task {
             try await Task.sleep(for: .seconds(300))
             answers.stopFetching()
         }
+        let sends = sendMillis.sorted()
+        FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, sends[sends.count / 2], sends[sends.count * 99 / 100], sends.last ?? 0).utf8))
         let outcome = try await collector.value
         timeout.cancel()
         await answers.close()

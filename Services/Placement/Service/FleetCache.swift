@@ -1,29 +1,83 @@
 import NovaCore
+import NovaProto
 import PlacementCore
+
+/// A place command waiting for a decision, with the limits a migration adds.
+struct PendingPlacement: Sendable {
+    var request: VMRequest
+    var command: Novacron_V1_PlaceVM
+    /// A migration's current host: never chosen.
+    var excluding: String?
+    /// A migration's explicit target: the only host considered.
+    var only: String?
+    var previousHost = ""
+}
+
+/// The decision for one `PendingPlacement`, as the event that announces it.
+enum DecidedPlacement: Sendable {
+    case placed(Novacron_V1_VMPlaced)
+    case failed(PlacementFailure)
+
+    var micros: Int64 {
+        switch self {
+        case .placed(let event): event.decisionMicros
+        case .failed: 0
+        }
+    }
+}
+
+/// Resources a batch claims on one host, valid only if the host's generation is unchanged.
+struct HostClaim: Sendable {
+    var hostID: String
+    var resources: Resources
+    var expectedGeneration: Int64
+}
 
 /// One replica's in-memory copy of the inventory, kept in step with the database: the first
 /// load takes every host and placement, later syncs only hosts whose `version` moved (the
-/// handler reads the rows in its transaction and hands them over). Decisions
-/// run against it; claims are checked against the database by generation, so a stale copy can
-/// cost a retry but never an over-commit.
+/// handler reads the rows in its transaction and hands them over). Decisions run against it;
+/// claims are checked against the database by generation, so a stale copy can cost a retry but
+/// never an over-commit.
+///
+/// Changes made during a transaction are provisional: `beginTransaction()` saves the state and
+/// `rollBack()` restores it, so a rolled-back claim never lingers in the cache.
 actor FleetCache {
-    private(set) var fleet = Fleet()
-    private var generations: [String: Int64] = [:]
-    private var version: Int64 = 0
-    private var loaded = false
+    private var state = State()
+    private var transactionStart: State?
     private var decisions = 0
 
+    /// Everything the cache knows; a value, so saving it is a copy-on-write snapshot.
+    struct State: Sendable {
+        var fleet = Fleet()
+        var generations: [String: Int64] = [:]
+        var version: Int64 = 0
+        var loaded = false
+    }
+
     /// The newest inventory version applied; nil before the first load.
-    var syncedVersion: Int64? { loaded ? version : nil }
+    var syncedVersion: Int64? { state.loaded ? state.version : nil }
+
+    var hostCount: Int { state.fleet.count }
+
+    func beginTransaction() { transactionStart = state }
+
+    func rollBack() {
+        if let saved = transactionStart { state = saved }
+        transactionStart = nil
+    }
+
+    func snapshot() -> State { state }
+
+    func restore(_ saved: State) { state = saved }
 
     /// First load: every host and every placement (for VM group membership).
     func load(hosts: [HostRecord], placements: [PlacementRecord]) {
         for record in hosts { apply(record) }
         for placement in placements {
-            guard let index = fleet.index(of: placement.hostID) else { continue }
-            fleet.adopt(placement.vmID, resources: placement.resources, groups: Set(placement.groups), onHost: index)
+            guard let index = state.fleet.index(of: placement.hostID) else { continue }
+            state.fleet.adopt(placement.vmID, resources: placement.resources, groups: Set(placement.groups), onHost: index)
         }
-        loaded = true
+        state.loaded = true
     }
 
     /// Applies host rows changed since the last sync.
@@ -33,11 +87,11 @@ actor FleetCache {
 
     /// Overwrites the cached host with the database's row.
     func apply(_ record: HostRecord) {
-        fleet.upsert(record.host)
-        fleet.setAllocated(record.host.allocated, of: record.host.id)
-        fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
-        generations[record.host.id] = record.generation
-        version = max(version, record.version)
+        state.fleet.upsert(record.host)
+        state.fleet.setAllocated(record.host.allocated, of: record.host.id)
+        state.fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
+        state.generations[record.host.id] = record.generation
+        state.version = max(state.version, record.version)
     }
 
     /// Replaces the cached members of `groups` with the database's.
@@ -45,42 +99,74 @@ actor FleetCache {
         for group in groups {
             var perHost: [Int: Int] = [:]
             for (hostID, count) in members[group] ?? [:] {
-                if let index = fleet.index(of: hostID) { perHost[index] = count }
+                if let index = state.fleet.index(of: hostID) { perHost[index] = count }
             }
-            fleet.setMembers(of: group, perHost: perHost)
+            state.fleet.setMembers(of: group, perHost: perHost)
         }
     }
 
-    /// Decides with the engine, rotating the start host so replicas and requests spread out.
-    /// A migration excludes the VM's current host, or considers only an explicit target.
-    func decide(_ request: VMRequest, engine: PlacementEngine, excluding excluded: String? = nil, only target: String? = nil)
+    /// Decides each pending placement in order with the engine, each seeing the ones before it
+    /// (a dry run sees them too but claims nothing). Returns the decisions and, per chosen
+    /// host, the resources to claim at the generation the decisions assumed.
+    func decide(_ pending: [PendingPlacement], engine: PlacementEngine) -> (decisions: [DecidedPlacement], claims: [HostClaim]) {
+        var decided: [DecidedPlacement] = []
+        decided.reserveCapacity(pending.count)
+        var claims: [String: HostClaim] = [:]
+        var order: [String] = []
+        for p in pending {
+            let started = ContinuousClock.now
+            let decision = decide(p.request, engine: engine, excluding: p.excluding, only: p.only)
+            let elapsed = ContinuousClock.now - started
+            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            switch decision {
+            case .failed(let failure):
+                decided.append(.failed(failure))
+            case .placed(let choice):
+                let event = PlacementEvents.placed(
+                    choice, command: p.command, request: p.request, fleet: state.fleet, micros: micros, previousHost: p.previousHost)
+                decided.append(.placed(event))
+                guard !p.command.dryRun else { continue }
+                let hostID = choice.chosen.hostID
+                if var claim = claims[hostID] {
+                    // Fits the host, so the sum cannot overflow its capacity.
+                    claim.resources = (try? claim.resources.adding(p.request.resources)) ?? claim.resources
+                    claims[hostID] = claim
+                } else {
+                    claims[hostID] = HostClaim(hostID: hostID, resources: p.request.resources, expectedGeneration: generation(of: hostID))
+                    order.append(hostID)
+                }
+                state.fleet.release(p.request.id)
+                try? state.fleet.place(p.request.id, resources: p.request.resources, groups: p.request.groups, onHost: choice.chosen.hostIndex)
+            }
+        }
+        return (decided, order.compactMap { claims[$0] })
+    }
+
+    /// Rotates the start host so replicas and requests spread out. A migration excludes the VM's
+    /// current host, or considers only an explicit target.
+    private func decide(_ request: VMRequest, engine: PlacementEngine, excluding excluded: String?, only target: String?)
         -> PlacementDecision
     {
         decisions += 1
         if excluded == nil && target == nil {
-            return engine.decide(request, in: fleet, start: decisions &* 7919)
+            return engine.decide(request, in: state.fleet, start: decisions &* 7919)
         }
-        var view = fleet
-        for host in fleet.hosts where host.id == excluded || (target != nil && host.id != target) {
+        var view = state.fleet
+        for host in state.fleet.hosts where host.id == excluded || (target != nil && host.id != target) {
             view.setState(.cordoned, of: host.id)
         }
         return engine.decide(request, in: view, start: decisions &* 7919)
     }
 
-    func generation(of hostID: String) -> Int64 { generations[hostID] ?? 0 }
+    func generation(of hostID: String) -> Int64 { state.generations[hostID] ?? 0 }
 
-    /// Records a successful claim.
-    func claimed(_ vmID: String, _ resources: Resources, groups: Set<String>, on hostID: String, generation: Int64) {
-        guard let index = fleet.index(of: hostID) else { return }
-        fleet.release(vmID)
-        try? fleet.place(vmID, resources: resources, groups: groups, onHost: index)
-        generations[hostID] = generation
+    /// Records the generations the database gave the claimed hosts.
+    func confirm(_ generations: [String: Int64]) {
+        for (hostID, generation) in generations { state.generations[hostID] = generation }
     }
 
     /// Records a release.
     func released(_ vmID: String) {
-        fleet.release(vmID)
+        state.fleet.release(vmID)
     }
-
-    var hostCount: Int { fleet.count }
 }

@@ -21,6 +21,13 @@ struct PlacementRecord: Sendable {
     var placedEvent: [UInt8]
 }
 
+/// A command's answer as stored, to send again when the command is repeated.
+struct StoredAnswer: Sendable {
+    var type: String
+    var key: String
+    var payload: [UInt8]
+}
+
 /// The placement schema's SQL, one method per statement. Every method runs in the caller's
 /// transaction.
 struct InventoryRepository {
@@ -80,21 +87,36 @@ struct InventoryRepository {
         try await hostRecords(try await tx.query("SELECT \(unescaped: Self.hostColumns) FROM hosts WHERE host_id = \(hostID)")).first
     }
 
-    /// Claims `resources` on a host if its generation is still `generation` and it is ready and
-    /// has room; returns the new generation, or nil on conflict (the caller reloads and retries).
-    func claim(_ resources: Resources, on hostID: String, generation: Int64) async throws -> Int64? {
+    /// Claims resources on each host if its generation is still the expected one and it is
+    /// ready and has room; returns the new generation of each host claimed. A host missing from
+    /// the result lost a race: the caller rolls back to its savepoint and decides again.
+    func claim(_ claims: [HostClaim]) async throws -> [String: Int64] {
         let rows = try await tx.query(
             """
-            UPDATE hosts SET alloc_cpu = alloc_cpu + \(resources.vcpuMillis), alloc_mem = alloc_mem + \(resources.memoryMiB),
-              alloc_disk = alloc_disk + \(resources.diskGiB), alloc_gpu = alloc_gpu + \(resources.gpus),
-              generation = generation + 1, version = nextval('inventory_version')
-            WHERE host_id = \(hostID) AND generation = \(generation) AND state = 'ready'
-              AND alloc_cpu + \(resources.vcpuMillis) <= cap_cpu AND alloc_mem + \(resources.memoryMiB) <= cap_mem
-              AND alloc_disk + \(resources.diskGiB) <= cap_disk AND alloc_gpu + \(resources.gpus) <= cap_gpu
-            RETURNING generation
+            UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
+              alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
+              generation = h.generation + 1, version = nextval('inventory_version')
+            FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
+                        \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
+                        \(claims.map(\.resources.gpus))::bigint[], \(claims.map(\.expectedGeneration))::bigint[])
+                 AS c(host_id, cpu, mem, disk, gpu, generation)
+            WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
+              AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
+              AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
+            RETURNING h.host_id, h.generation
             """)
-        for try await generation in rows.decode(Int64.self) { return generation }
-        return nil
+        var claimed: [String: Int64] = [:]
+        for try await (hostID, generation) in rows.decode((String, Int64).self) { claimed[hostID] = generation }
+        return claimed
+    }
+
+    /// Marks the point a lost claim race rolls back to.
+    func savepoint() async throws {
+        try await tx.query("SAVEPOINT placement_claim")
+    }
+
+    func rollBackToSavepoint() async throws {
+        try await tx.query("ROLLBACK TO SAVEPOINT placement_claim")
     }
 
     /// Returns `resources` to a host.
@@ -108,11 +130,17 @@ struct InventoryRepository {
             """)
     }
 
-    func placement(of vmID: String) async throws -> PlacementRecord? {
-        try await placementRecords(
+    /// The placements of those of `vmIDs` that are placed.
+    func placements(of vmIDs: [String]) async throws -> [String: PlacementRecord] {
+        guard !vmIDs.isEmpty else { return [:] }
+        let records = try await placementRecords(
             try await tx.query(
-                "SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements WHERE vm_id = \(vmID)")
-        ).first
+                "SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements WHERE vm_id = ANY(\(vmIDs))"))
+        return Dictionary(records.map { ($0.vmID, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func placement(of vmID: String) async throws -> PlacementRecord? {
+        try await placements(of: [vmID])[vmID]
     }
 
     func placements(onHost hostID: String) async throws -> [PlacementRecord] {
@@ -129,27 +157,40 @@ struct InventoryRepository {
             try await tx.query("SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements"))
     }
 
-    func insert(_ p: PlacementRecord) async throws {
+    func insert(_ records: [PlacementRecord]) async throws {
+        guard !records.isEmpty else { return }
         try await tx.query(
             """
             INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
-            VALUES (\(p.vmID), \(p.hostID), \(p.resources.vcpuMillis), \(p.resources.memoryMiB), \(p.resources.diskGiB),
-                    \(p.resources.gpus), \(p.groups), \(ByteBuffer(bytes: p.command)), \(ByteBuffer(bytes: p.placedEvent)))
+            SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event
+            FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[],
+                        \(records.map(\.resources.vcpuMillis))::bigint[], \(records.map(\.resources.memoryMiB))::bigint[],
+                        \(records.map(\.resources.diskGiB))::bigint[], \(records.map(\.resources.gpus))::bigint[],
+                        \(records.map { Self.jsonArray($0.groups) })::jsonb[],
+                        \(records.map { ByteBuffer(bytes: $0.command) })::bytea[],
+                        \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[])
+                 AS p(vm, host, cpu, mem, disk, gpu, groups, command, event)
             """)
+    }
+
+    /// Groups travel as JSON arrays: Postgres has no arrays of arrays of varying length.
+    private static func jsonArray(_ strings: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(strings)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     func deletePlacement(of vmID: String) async throws {
         try await tx.query("DELETE FROM placements WHERE vm_id = \(vmID)")
     }
 
-    /// Members of each VM group per host, for the groups a request's rules name.
+    /// Members of each VM group per host, for the groups a request's rules name. `&&` lets the
+    /// GIN index on `groups` find the rows, so the cost follows the groups' size, not the table's.
     func members(of groups: [String]) async throws -> [String: [String: Int]] {
         guard !groups.isEmpty else { return [:] }
         var result: [String: [String: Int]] = [:]
         let rows = try await tx.query(
             """
             SELECT g, host_id, count(*)::int FROM placements, unnest(groups) AS g
-            WHERE g = ANY(\(groups)) GROUP BY g, host_id
+            WHERE groups && \(groups)::text[] AND g = ANY(\(groups)) GROUP BY g, host_id
             """)
         for try await (group, host, count) in rows.decode((String, String, Int).self) {
             result[group, default: [:]][host] = count
@@ -159,24 +200,36 @@ struct InventoryRepository {
 
     /// Serialises decisions that involve the same VM groups, across replicas, until commit.
     func lock(groups: [String]) async throws {
-        for group in Set(groups).sorted() {
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\("placement-group:" + group), 0))")
-        }
+        guard !groups.isEmpty else { return }
+        // One statement for all groups, taken in sorted order so replicas never deadlock.
+        let keys = Set(groups).sorted().map { "placement-group:" + $0 }
+        try await tx.query(
+            """
+            SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+            FROM (SELECT k FROM unnest(\(keys)::text[]) AS k ORDER BY k) AS ordered
+            """)
     }
 
-    func commandResult(_ commandID: String) async throws -> (type: String, key: String, payload: [UInt8])? {
-        let rows = try await tx.query("SELECT message_type, key, payload FROM command_results WHERE command_id = \(commandID)")
-        for try await (type, key, payload) in rows.decode((String, String, ByteBuffer).self) {
-            return (type, key, Array(buffer: payload))
+    /// Stored answers of those of `commandIDs` that were answered before.
+    func commandResults(_ commandIDs: [String]) async throws -> [String: StoredAnswer] {
+        guard !commandIDs.isEmpty else { return [:] }
+        let rows = try await tx.query(
+            "SELECT command_id, message_type, key, payload FROM command_results WHERE command_id = ANY(\(commandIDs))")
+        var answers: [String: StoredAnswer] = [:]
+        for try await (id, type, key, payload) in rows.decode((String, String, String, ByteBuffer).self) {
+            answers[id] = StoredAnswer(type: type, key: key, payload: Array(buffer: payload))
         }
-        return nil
+        return answers
     }
 
-    func storeCommandResult(_ commandID: String, type: String, key: String, payload: [UInt8]) async throws {
+    func storeCommandResults(_ answers: [(commandID: String, answer: StoredAnswer)]) async throws {
+        guard !answers.isEmpty else { return }
         try await tx.query(
             """
             INSERT INTO command_results (command_id, message_type, key, payload)
-            VALUES (\(commandID), \(type), \(key), \(ByteBuffer(bytes: payload))) ON CONFLICT DO NOTHING
+            SELECT * FROM unnest(\(answers.map(\.commandID))::text[], \(answers.map(\.answer.type))::text[],
+                                 \(answers.map(\.answer.key))::text[], \(answers.map { ByteBuffer(bytes: $0.answer.payload) })::bytea[])
+            ON CONFLICT DO NOTHING
             """)
     }
 

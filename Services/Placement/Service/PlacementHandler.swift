@@ -6,17 +6,61 @@ import PlacementCore
 import SwiftProtobuf
 
 /// The placement service's handler: keeps the inventory from host events and answers VM
-/// commands. Decide with the engine over the replica's fleet cache, persist the claim with a
-/// generation compare-and-set, emit the decision with its explanation.
+/// commands. Decide with the engine over the replica's fleet cache, persist the claims with a
+/// generation compare-and-set, emit the decisions with their explanations.
+///
+/// A batch's place commands are decided together: one lookup of earlier answers and existing
+/// placements, one group lock and cache sync, one claim statement for every chosen host, one
+/// insert of the placements and answers. That keeps a batch's statements constant in its size.
 struct PlacementHandler: EventHandler {
     let cache: FleetCache
     let engine: PlacementEngine
     let metrics: PlacementMetrics
-    /// Claim attempts before giving the command back to the runtime to retry.
+    /// Claim attempts before giving the batch back to the runtime to retry.
     static let claimAttempts = 10
 
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission] {
+        try await handle(batch: [event], in: tx)[0]
+    }
+
+    /// Inventory events first (they come from the host topics, so any order against commands
+    /// is one Kafka could have delivered), then commands in order, consecutive place commands
+    /// together.
+    func handle(batch events: [DecodedEvent], in tx: StoreTransaction) async throws -> [[Emission]] {
+        await cache.beginTransaction()
         let repository = InventoryRepository(tx: tx)
+        var answers = [[Emission]](repeating: [], count: events.count)
+        var commands: [Int] = []
+        for (index, event) in events.enumerated() {
+            switch event.message {
+            case is Novacron_V1_HostRegistered, is Novacron_V1_HostStateChanged, is Novacron_V1_HostHeartbeat,
+                is Novacron_V1_HostTelemetry, is Novacron_V1_HostDrained:
+                answers[index] = try await handleOne(event, repository)
+            default:
+                commands.append(index)
+            }
+        }
+        var run: [(index: Int, command: Novacron_V1_PlaceVM)] = []
+        for index in commands {
+            if let command = events[index].message as? Novacron_V1_PlaceVM {
+                run.append((index, command))
+                continue
+            }
+            if !run.isEmpty {
+                try await place(run, repository, into: &answers)
+                run.removeAll()
+            }
+            answers[index] = try await handleOne(events[index], repository)
+        }
+        if !run.isEmpty { try await place(run, repository, into: &answers) }
+        return answers
+    }
+
+    func rolledBack() async {
+        await cache.rollBack()
+    }
+
+    private func handleOne(_ event: DecodedEvent, _ repository: InventoryRepository) async throws -> [Emission] {
         switch event.message {
         case let m as Novacron_V1_HostRegistered:
             try await repository.upsert(try NovaCore.Host(registered: m))
@@ -35,11 +79,6 @@ struct PlacementHandler: EventHandler {
             return []
         case is Novacron_V1_HostDrained, is Novacron_V1_StartVM, is Novacron_V1_StopVM:
             return []
-        case let m as Novacron_V1_PlaceVM where m.dryRun:
-            // A dry run changes nothing, so it is decided afresh each time and not recorded.
-            return try await place(m, repository)
-        case let m as Novacron_V1_PlaceVM:
-            return try await answering(m.commandID, repository) { try await place(m, repository) }
         case let m as Novacron_V1_ReleaseVM:
             return try await answering(m.commandID, repository) { try await release(m, repository) }
         case let m as Novacron_V1_MigrateVM:
@@ -56,97 +95,196 @@ struct PlacementHandler: EventHandler {
     private func answering(
         _ commandID: String, _ repository: InventoryRepository, _ decide: () async throws -> [Emission]
     ) async throws -> [Emission] {
-        if !commandID.isEmpty, let prior = try await repository.commandResult(commandID),
-            let type = EventRegistry.type(named: prior.type)
-        {
-            let message = try type.init(serializedBytes: prior.payload, extensions: nil, partial: false, options: BinaryDecodingOptions())
-            return [Emission(topic: TopicCatalog.vmEvents, key: prior.key, message: message)]
+        if !commandID.isEmpty, let prior = try await repository.commandResults([commandID])[commandID] {
+            return [try replay(prior)]
         }
         let emissions = try await decide()
         if !commandID.isEmpty, let answer = emissions.first(where: { $0.topic == TopicCatalog.vmEvents }) ?? emissions.first {
-            try await repository.storeCommandResult(
-                commandID, type: type(of: answer.message).protoMessageName, key: answer.key,
-                payload: try answer.message.serializedBytes())
+            try await repository.storeCommandResults([(commandID, try stored(answer))])
         }
         return emissions
     }
 
-    func place(_ command: Novacron_V1_PlaceVM, _ repository: InventoryRepository) async throws -> [Emission] {
-        let request: VMRequest
+    private func replay(_ answer: StoredAnswer) throws -> Emission {
+        guard let type = EventRegistry.type(named: answer.type) else {
+            throw HandlerRejection(code: "unknown_type", "stored answer has unknown type \(answer.type)")
+        }
+        let message = try type.init(serializedBytes: answer.payload, extensions: nil, partial: false, options: BinaryDecodingOptions())
+        return Emission(topic: TopicCatalog.vmEvents, key: answer.key, message: message)
+    }
+
+    private func stored(_ emission: Emission) throws -> StoredAnswer {
+        StoredAnswer(type: type(of: emission.message).protoMessageName, key: emission.key, payload: try emission.message.serializedBytes())
+    }
+
+    /// Answers consecutive place commands. Each gets, in this order: its earlier answer (same
+    /// command id), the VM's existing placement (same VM id), an invalid-request failure, or a
+    /// fresh decision. Within the run, a command repeating an earlier one's command or VM id
+    /// gets that one's answer under its own command id. Dry runs are always decided afresh and
+    /// never recorded.
+    private func place(
+        _ run: [(index: Int, command: Novacron_V1_PlaceVM)], _ repository: InventoryRepository, into answers: inout [[Emission]]
+    ) async throws {
+        let real = run.filter { !$0.command.dryRun }
+        let prior = try await repository.commandResults(real.map(\.command.commandID).filter { !$0.isEmpty })
+        let existing = try await repository.placements(of: real.map(\.command.vmID))
+        var pending: [PendingPlacement] = []
+        var pendingAnswer: [Int] = []
+        var leaderByCommand: [String: Int] = [:]
+        var leaderByVM: [String: Int] = [:]
+        var followers: [(index: Int, leader: Int)] = []
+        var toStore: [Int] = []
+        for (index, command) in run {
+            if command.dryRun {
+                guard let request = validated(command, into: &answers[index]) else { continue }
+                pending.append(PendingPlacement(request: request, command: command))
+                pendingAnswer.append(index)
+                continue
+            }
+            if let answer = prior[command.commandID] {
+                answers[index] = [try replay(answer)]
+                continue
+            }
+            if let leader = leaderByCommand[command.commandID] ?? leaderByVM[command.vmID] {
+                followers.append((index, leader))
+                toStore.append(index)
+                continue
+            }
+            if !command.commandID.isEmpty { leaderByCommand[command.commandID] = index }
+            leaderByVM[command.vmID] = index
+            toStore.append(index)
+            if let placement = existing[command.vmID] {
+                // The VM already has a host: the original decision under this command's id,
+                // so its sender can match it; nothing is allocated.
+                var original = try Novacron_V1_VMPlaced(serializedBytes: placement.placedEvent)
+                original.commandID = command.commandID
+                answers[index] = [vmEvent(command.vmID, original)]
+                continue
+            }
+            guard let request = validated(command, into: &answers[index]) else { continue }
+            pending.append(PendingPlacement(request: request, command: command))
+            pendingAnswer.append(index)
+        }
+        if !pending.isEmpty {
+            for (decision, (index, p)) in zip(try await decideAndClaim(pending, repository), zip(pendingAnswer, pending)) {
+                answers[index] = [answer(decision, for: p)]
+            }
+        }
+        for (index, leader) in followers {
+            guard let answer = answers[leader].first else { continue }
+            let commandID = run.first { $0.index == index }?.command.commandID ?? ""
+            answers[index] = [Emission(topic: answer.topic, key: answer.key, message: Self.withCommandID(answer.message, commandID))]
+        }
+        try await repository.storeCommandResults(
+            try toStore.compactMap { index -> (String, StoredAnswer)? in
+                guard let command = run.first(where: { $0.index == index })?.command, !command.commandID.isEmpty,
+                    let answer = answers[index].first
+                else { return nil }
+                return (command.commandID, try stored(answer))
+            })
+    }
+
+    /// The request of a place command, or nil after answering it with `INVALID_REQUEST`.
+    private func validated(_ command: Novacron_V1_PlaceVM, into answer: inout [Emission]) -> VMRequest? {
         do {
-            request = try VMRequest(command)
+            return try VMRequest(command)
         } catch {
             metrics.decision("invalid")
             metrics.failure("INVALID_REQUEST")
-            return [vmEvent(command.vmID, PlacementEvents.invalid(error.description, commandID: command.commandID, vmID: command.vmID, dryRun: command.dryRun))]
+            answer = [vmEvent(command.vmID, PlacementEvents.invalid(error.description, commandID: command.commandID, vmID: command.vmID, dryRun: command.dryRun))]
+            return nil
         }
-        if !command.dryRun, let existing = try await repository.placement(of: request.id) {
-            // The VM already has a host: answer with the original decision (under this command's
-            // id, so its sender can match it), allocate nothing.
-            var original = try Novacron_V1_VMPlaced(serializedBytes: existing.placedEvent)
-            original.commandID = command.commandID
-            return [vmEvent(request.id, original)]
-        }
-        return try await placeNew(request, command: command, repository)
     }
 
-    /// Decides and (unless dry-run) claims a host for `request`; `previous` is set on migration.
-    private func placeNew(
-        _ request: VMRequest, command: Novacron_V1_PlaceVM, _ repository: InventoryRepository,
-        excluding previous: String? = nil, only target: String? = nil
-    ) async throws -> [Emission] {
-        try await prepare(request, repository)
+    private func answer(_ decision: DecidedPlacement, for p: PendingPlacement) -> Emission {
+        switch decision {
+        case .placed(let event):
+            return vmEvent(p.request.id, event)
+        case .failed(let failure):
+            return vmEvent(
+                p.request.id, PlacementEvents.failed(failure, commandID: p.command.commandID, vmID: p.request.id, dryRun: p.command.dryRun))
+        }
+    }
+
+    private static func withCommandID(_ message: any SwiftProtobuf.Message, _ commandID: String) -> any SwiftProtobuf.Message {
+        switch message {
+        case var placed as Novacron_V1_VMPlaced:
+            placed.commandID = commandID
+            return placed
+        case var failed as Novacron_V1_PlacementFailed:
+            failed.commandID = commandID
+            return failed
+        default:
+            return message
+        }
+    }
+
+    /// Decides `pending` in order over the cache and claims every chosen host in one
+    /// statement. If another replica changed a chosen host first, the claim rolls back to its
+    /// savepoint, the cache re-syncs and the whole set is decided again. Placed VMs are
+    /// recorded; dry runs claim and record nothing.
+    private func decideAndClaim(_ pending: [PendingPlacement], _ repository: InventoryRepository) async throws -> [DecidedPlacement] {
+        var groups = Set<String>()
+        for p in pending {
+            groups.formUnion(p.request.constraints.affinity.map(\.group))
+            groups.formUnion(p.request.constraints.spread.map(\.group))
+            groups.formUnion(p.request.groups)
+        }
+        try await prepare(groups.sorted(), repository)
         for _ in 1...Self.claimAttempts {
-            let started = ContinuousClock.now
-            let decision = await cache.decide(request, engine: engine, excluding: previous, only: target)
-            let elapsed = ContinuousClock.now - started
-            metrics.duration.record(elapsed)
-            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-            switch decision {
-            case .failed(let failure):
-                metrics.decision(command.dryRun ? "dry_run_failed" : "failed")
-                metrics.failure("\(failure.reason)")
-                return [vmEvent(request.id, PlacementEvents.failed(failure, commandID: command.commandID, vmID: request.id, dryRun: command.dryRun))]
-            case .placed(let choice):
-                let fleet = await cache.fleet
-                let event = PlacementEvents.placed(
-                    choice, command: command, request: request, fleet: fleet, micros: micros, previousHost: previous ?? "")
-                if command.dryRun {
-                    metrics.decision("dry_run")
-                    return [vmEvent(request.id, event)]
-                }
-                let hostID = choice.chosen.hostID
-                guard let generation = try await repository.claim(request.resources, on: hostID, generation: await cache.generation(of: hostID)) else {
-                    metrics.conflicts.increment()
-                    if let fresh = try await repository.host(hostID) { await cache.apply(fresh) }
+            let before = await cache.snapshot()
+            let (decisions, claims) = await cache.decide(pending, engine: engine)
+            if !claims.isEmpty {
+                try await repository.savepoint()
+                let claimed = try await repository.claim(claims)
+                guard claimed.count == claims.count else {
+                    try await repository.rollBackToSavepoint()
+                    metrics.conflicts.increment(by: Int64(claims.count - claimed.count))
+                    await cache.restore(before)
+                    try await sync(repository)
                     continue
                 }
-                try await repository.insert(
-                    PlacementRecord(
-                        vmID: request.id, hostID: hostID, resources: request.resources, groups: request.groups.sorted(),
-                        command: try command.serializedBytes(), placedEvent: try event.serializedBytes()))
-                await cache.claimed(request.id, request.resources, groups: request.groups, on: hostID, generation: generation)
-                metrics.decision("placed")
-                return [vmEvent(request.id, event)]
+                await cache.confirm(claimed)
             }
+            var placements: [PlacementRecord] = []
+            for (decision, p) in zip(decisions, pending) {
+                metrics.duration.record(.microseconds(decision.micros))
+                switch decision {
+                case .failed(let failure):
+                    metrics.decision(p.command.dryRun ? "dry_run_failed" : "failed")
+                    metrics.failure("\(failure.reason)")
+                case .placed where p.command.dryRun:
+                    metrics.decision("dry_run")
+                case .placed(let event):
+                    metrics.decision("placed")
+                    placements.append(
+                        PlacementRecord(
+                            vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
+                            command: try p.command.serializedBytes(), placedEvent: try event.serializedBytes()))
+                }
+            }
+            try await repository.insert(placements)
+            return decisions
         }
-        throw PlacementContention(vmID: request.id, attempts: Self.claimAttempts)
+        throw PlacementContention(vms: pending.count, attempts: Self.claimAttempts)
     }
 
     /// Serialises decisions touching the same VM groups, syncs the cache with the database and
     /// refreshes those groups' members, so that group rules hold across replicas.
-    private func prepare(_ request: VMRequest, _ repository: InventoryRepository) async throws {
-        let groups = Array(
-            Set(request.constraints.affinity.map(\.group)).union(request.constraints.spread.map(\.group)).union(request.groups)
-        ).sorted()
+    private func prepare(_ groups: [String], _ repository: InventoryRepository) async throws {
         try await repository.lock(groups: groups)
+        try await sync(repository)
+        if !groups.isEmpty { await cache.setMembers(try await repository.members(of: groups), of: groups) }
+    }
+
+    /// Brings the cache up to the database: changed hosts only, or everything the first time.
+    private func sync(_ repository: InventoryRepository) async throws {
         if let version = await cache.syncedVersion {
             await cache.apply(try await repository.hosts(changedAfter: version))
         } else {
             await cache.load(hosts: try await repository.hosts(changedAfter: 0), placements: try await repository.allPlacements())
         }
         metrics.inventory.set(Double(await cache.hostCount))
-        if !groups.isEmpty { await cache.setMembers(try await repository.members(of: groups), of: groups) }
     }
 
     func release(_ command: Novacron_V1_ReleaseVM, _ repository: InventoryRepository) async throws -> [Emission] {
@@ -190,15 +328,17 @@ struct PlacementHandler: EventHandler {
             return [vmEvent(placement.vmID, PlacementEvents.invalid("target host '\(target)' is not registered", commandID: commandID, vmID: placement.vmID, dryRun: false))]
         }
         try await repository.deletePlacement(of: placement.vmID)
-        let emissions = try await placeNew(
-            request, command: original, repository, excluding: placement.hostID, only: target.isEmpty ? nil : target)
-        if emissions.first?.message is Novacron_V1_VMPlaced {
-            // The cache learns the old host's smaller allocation on its next sync.
+        let move = PendingPlacement(
+            request: request, command: original, excluding: placement.hostID, only: target.isEmpty ? nil : target,
+            previousHost: placement.hostID)
+        let decision = try await decideAndClaim([move], repository)[0]
+        if case .placed = decision {
+            // The cache moved the VM off its old host when it decided.
             try await repository.unclaim(placement.resources, on: placement.hostID)
         } else {
-            try await repository.insert(placement)
+            try await repository.insert([placement])
         }
-        return emissions
+        return [answer(decision, for: move)]
     }
 
     func drain(_ command: Novacron_V1_DrainHost, _ repository: InventoryRepository) async throws -> [Emission] {
@@ -226,9 +366,9 @@ struct PlacementHandler: EventHandler {
     }
 }
 
-/// Every claim attempt lost to another replica; the runtime retries the command.
+/// Every claim attempt lost to another replica; the runtime retries the commands.
 struct PlacementContention: Error, CustomStringConvertible {
-    let vmID: String
+    let vms: Int
     let attempts: Int
-    var description: String { "placement of \(vmID) lost \(attempts) claim races in a row" }
+    var description: String { "placement of \(vms) VM(s) lost \(attempts) claim races in a row" }
 }
