@@ -85,6 +85,25 @@ import Testing
         #expect(Set(zones).count == 3)
     }
 
+    @Test func spreadSkipsZonesWithNoReadyHostAndReturnsToThemLater() throws {
+        var fleet = Fleet(hosts: [host("a", zone: "z1"), host("b", zone: "z2"), host("c", zone: "z3", state: .failed)])
+        #expect(fleet.readyInZone == [1, 1, 0])
+        let spread = request(constraints: PlacementConstraints(spread: [SpreadRule(group: "web", scope: .zone, maxSkew: 1)]))
+        for i in 0..<4 {
+            let chosen = try #require(exhaustive.decide(spread, in: fleet).hostID, "z3 is down, so it does not hold the skew")
+            try fleet.place("web-\(i)", resources: Resources(vcpuMillis: 100, memoryMiB: 100), groups: ["web"], onHost: fleet.index(of: chosen)!)
+        }
+        #expect(fleet.members(of: "web", inZone: 0) == 2 && fleet.members(of: "web", inZone: 1) == 2)
+        fleet.setState(.ready, of: "c")
+        #expect(fleet.readyInZone == [1, 1, 1])
+        #expect(exhaustive.decide(spread, in: fleet).hostID == "c", "the recovered zone is now the least loaded")
+        fleet.setState(.cordoned, of: "a")
+        fleet.setState(.failed, of: "a")
+        #expect(fleet.readyInZone == [0, 1, 1])
+        fleet.upsert(host("a", zone: "z2"))
+        #expect(fleet.readyInZone == [0, 2, 1], "re-registration moves the host's readiness to its new zone")
+    }
+
     @Test func failureCountsAddUpAndExplain() {
         let fleet = [host("a", cpu: 1000, memory: 1024), host("b", state: .failed), host("c", zone: "z9")]
         let failure = only(fleet, request(cpu: 2000, memory: 4096, constraints: PlacementConstraints(topology: Topology(zone: "z1"))))

@@ -19,6 +19,8 @@ public struct Fleet: Sendable {
     private(set) var readyOf: [Bool] = []
     private(set) var priceOf: [Int64] = []
     private(set) var spotOf: [Bool] = []
+    /// Ready hosts per zone index: a zone with none cannot take a VM, so spread rules skip it.
+    public private(set) var readyInZone: [Int] = []
     /// The highest price per hour in the fleet (for the price scorer).
     public private(set) var maxPrice: Int64 = 0
     private var indexOfHost: [String: Int] = [:]
@@ -54,9 +56,12 @@ public struct Fleet: Sendable {
         } else {
             zoneIndex = zones.count
             zones.append(zone)
+            readyInZone.append(0)
             indexOfZone[zone] = zoneIndex
         }
         if let i = indexOfHost[host.id] {
+            if readyOf[i] { readyInZone[zoneOf[i]] -= 1 }
+            if host.state == .ready { readyInZone[zoneIndex] += 1 }
             var updated = host
             updated.allocated = hosts[i].allocated
             let oldPrice = hosts[i].priceMicrosPerHour
@@ -75,6 +80,7 @@ public struct Fleet: Sendable {
             capacityOf.append(host.capacity)
             allocatedOf.append(host.allocated)
             readyOf.append(host.state == .ready)
+            if host.state == .ready { readyInZone[zoneIndex] += 1 }
             priceOf.append(host.priceMicrosPerHour)
             spotOf.append(host.spot)
         }
@@ -91,6 +97,7 @@ public struct Fleet: Sendable {
     public mutating func setState(_ state: HostState, of hostID: String) {
         guard let i = indexOfHost[hostID] else { return }
         hosts[i].state = state
+        if readyOf[i] != (state == .ready) { readyInZone[zoneOf[i]] += state == .ready ? 1 : -1 }
         readyOf[i] = state == .ready
     }
 

@@ -12,7 +12,8 @@ public struct PreparedRequest: Sendable {
     let hasGroupRules: Bool
     /// Allowed zones by zone index; nil = every zone.
     let allowedZones: [Bool]?
-    /// Per spread rule: the smallest member count among eligible domains.
+    /// Per spread rule: the smallest member count among eligible domains (allowed by the
+    /// topology requirement, with at least one ready host).
     let spreadMinimum: [Int]
     /// Region key of each zone index, and group -> region -> members, for region scope.
     private let regionOfZone: [String]
@@ -64,7 +65,9 @@ public struct PreparedRequest: Sendable {
         _ rule: SpreadRule, fleet: Fleet, zoneAllowed: [Bool]?, regionOfZone: [String],
         regionMembers: [String: [String: Int]]
     ) -> Int {
-        let eligibleZones = fleet.zones.indices.filter { zoneAllowed?[$0] ?? true }
+        // Like kube-scheduler's topology spread, only domains that could take the VM count; a
+        // zone without a ready host (an outage) would otherwise hold every group's skew at zero.
+        let eligibleZones = fleet.zones.indices.filter { (zoneAllowed?[$0] ?? true) && fleet.readyInZone[$0] > 0 }
         switch rule.scope {
         case .zone:
             return eligibleZones.map { fleet.members(of: rule.group, inZone: $0) }.min() ?? 0
