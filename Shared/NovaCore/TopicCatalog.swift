@@ -63,28 +63,28 @@ public enum TopicCatalog {
                 name: hostEvents, partitions: quietPartitions, key: "host id",
                 messageTypes: [Novacron_V1_HostRegistered.self, Novacron_V1_HostStateChanged.self, Novacron_V1_HostDrained.self],
                 producers: ["novacron-sim", "novacronctl", "novacron-placement", "novacron-selfhealer"],
-                consumers: ["novacron-placement", "novacron-selfhealer"]),
+                consumers: ["novacron-placement", "novacron-selfhealer", "novacronctl"]),
             TopicDescriptor(
                 name: hostTelemetry, partitions: busyPartitions, key: "host id",
                 messageTypes: [Novacron_V1_HostHeartbeat.self, Novacron_V1_HostTelemetry.self],
                 producers: ["novacron-sim", "host agents"],
-                consumers: ["novacron-placement", "novacron-selfhealer"]),
+                consumers: ["novacron-placement", "novacron-selfhealer", "novacronctl"]),
             TopicDescriptor(
                 name: vmCommands, partitions: busyPartitions, key: "vm id (host id for DrainHost)",
                 messageTypes: [
                     Novacron_V1_PlaceVM.self, Novacron_V1_ReleaseVM.self, Novacron_V1_MigrateVM.self,
                     Novacron_V1_StartVM.self, Novacron_V1_StopVM.self, Novacron_V1_DrainHost.self,
                 ],
-                producers: ["novacronctl", "novacron-autoscaler", "novacron-selfhealer"],
-                consumers: ["novacron-placement"]),
+                producers: ["novacronctl", "novacron-sim", "novacron-autoscaler", "novacron-selfhealer"],
+                consumers: ["novacron-placement", "novacronctl"]),
             TopicDescriptor(
                 name: vmEvents, partitions: busyPartitions, key: "vm id",
                 messageTypes: [
                     Novacron_V1_VMPlaced.self, Novacron_V1_PlacementFailed.self, Novacron_V1_VMReleased.self,
                     Novacron_V1_VMStateChanged.self,
                 ],
-                producers: ["novacron-placement", "novacron-cloudadapters"],
-                consumers: ["novacron-autoscaler", "novacron-selfhealer", "novacron-backup", "novacron-cloudadapters", "novacronctl"]),
+                producers: ["novacron-placement", "novacron-cloudadapters", "novacron-sim"],
+                consumers: ["novacron-autoscaler", "novacron-selfhealer", "novacron-backup", "novacron-cloudadapters", "novacronctl", "novacron-sim"]),
             TopicDescriptor(
                 name: vmTelemetry, partitions: busyPartitions, key: "vm id",
                 messageTypes: [Novacron_V1_VMTelemetry.self],
