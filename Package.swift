@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
         .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
         .executable(name: "novacron-placement", targets: ["Placement"]),
+        .executable(name: "novacronctl", targets: ["Novacronctl"]),
         .library(name: "NovaCore", targets: ["NovaCore"]),
         .library(name: "NovaBus", targets: ["NovaBus"]),
         .library(name: "NovaStore", targets: ["NovaStore"]),
@@ -90,6 +91,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/Placement/Bench"),
+        // The operator CLI: its option grammar and event filters (pure), and the executable.
+        .target(name: "ControlCore", dependencies: ["NovaCore", "NovaProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Services/Control/Core"),
+        .executableTarget(
+            name: "Novacronctl",
+            dependencies: [
+                "ControlCore", "NovaBus", "NovaCore", "NovaProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Control/CLI"),
         // A minimal service built on NovaService that integration tests run as a child process
         // (to SIGKILL it, restart it, run two replicas). It is test infrastructure, not a product.
         .executableTarget(
@@ -98,6 +110,7 @@ let package = Package(
             path: "Tests/Fixture"),
         .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
         .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
+        .testTarget(name: "ControlCoreTests", dependencies: ["ControlCore", "NovaCore", "NovaProto"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
