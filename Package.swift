@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
         .executable(name: "novacron-placement", targets: ["Placement"]),
         .executable(name: "novacronctl", targets: ["Novacronctl"]),
+        .executable(name: "novacron-sim", targets: ["Simulator"]),
         .library(name: "NovaCore", targets: ["NovaCore"]),
         .library(name: "NovaBus", targets: ["NovaBus"]),
         .library(name: "NovaStore", targets: ["NovaStore"]),
@@ -102,6 +103,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Control/CLI"),
+        // The fleet simulator: scenario, fleet and workload generators, summary (pure), and the executable.
+        .target(
+            name: "SimulatorCore", dependencies: ["ControlCore", "NovaCore", "NovaProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Services/Simulator/Core"),
+        .executableTarget(
+            name: "Simulator",
+            dependencies: [
+                "SimulatorCore", "NovaBus", "NovaCore", "NovaProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Simulator/Service"),
         // A minimal service built on NovaService that integration tests run as a child process
         // (to SIGKILL it, restart it, run two replicas). It is test infrastructure, not a product.
         .executableTarget(
@@ -111,6 +125,7 @@ let package = Package(
         .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
         .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "ControlCoreTests", dependencies: ["ControlCore", "NovaCore", "NovaProto"]),
+        .testTarget(name: "SimulatorCoreTests", dependencies: ["SimulatorCore", "NovaCore", "NovaProto"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

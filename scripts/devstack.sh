@@ -8,10 +8,16 @@
 #
 # Postgres runs as the `postgres` OS user when invoked as root (it refuses to run as root),
 # with password authentication so wrong-password paths behave as in production.
+#
+# NOVACRON_RUN_DIR (default .run) holds the stack's state, so a second, isolated stack can
+# run beside the first (the `make run` test does). Everything started under `with` carries
+# NOVACRON_STACK=<that directory> in its environment; `stop` ends only those processes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-RUN="$ROOT/.run"
+RUN="${NOVACRON_RUN_DIR:-$ROOT/.run}"
+mkdir -p "$RUN"
+RUN="$(cd "$RUN" && pwd)"
 PGDATA="$RUN/pg"
 PGSOCK="$RUN/pgsock"
 PGUSER_NAME=novacron
@@ -106,13 +112,26 @@ print_env() {
   echo "export NOVACRON_DEVBROKER_CONTROL=$RUN/kafka.control"
   echo "export POSTGRES_ADMIN_URL=postgres://$PGUSER_NAME:$PGPASSWORD_VALUE@127.0.0.1:$port/novacron?sslmode=disable"
   echo "export NOVACRON_BIN=$BIN"
+  echo "export NOVACRON_STACK=$RUN"
 }
 
-# Services started by tests or `make run` that are still alive (nothing may outlive the stack).
+# Services started by tests or `make run` under this stack that are still alive (nothing may
+# outlive the stack); another stack's processes are left alone.
+stack_pids() {
+  local pid
+  for pid in $(pgrep -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true); do
+    [ "$pid" = "$(cat "$RUN/devbroker.pid" 2>/dev/null)" ] && continue
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "NOVACRON_STACK=$RUN" && echo "$pid"
+  done
+}
 services_stop() {
-  pkill -TERM -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
-  sleep 0.5
-  pkill -KILL -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true
+  local pids
+  pids="$(stack_pids)"
+  [ -z "$pids" ] && return 0
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 1 20); do [ -z "$(stack_pids)" ] && return 0; sleep 0.1; done
+  pids="$(stack_pids)"
+  [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
 }
 
 case "${1:-}" in

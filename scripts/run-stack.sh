@@ -1,52 +1,88 @@
 #!/usr/bin/env bash
 # `make run`: runs inside `devstack.sh with`, so Postgres and the dev broker are up and
-# KAFKA_BROKERS / POSTGRES_ADMIN_URL are set. Checks both answer, prints how to reach them,
-# and keeps the stack up until Ctrl-C (or exits at once with --once).
-# Services join here as they land (placement, simulator, ...): see README "Status".
+# KAFKA_BROKERS / POSTGRES_ADMIN_URL are set. Starts every service that exists, then the
+# fleet simulator with the default scenario (progress, then a summary), and keeps everything
+# up until Ctrl-C. With --once it stops after the summary. Other arguments go to novacron-sim
+# (e.g. --placements 1000, --scenario FILE). devstack.sh stops whatever is left on exit.
 set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LOGS="${NOVACRON_STACK:-$ROOT/.run}"
+PLACEMENT_PORT="${NOVACRON_PLACEMENT_PORT:-18080}"
 once=false
+sim_args=()
+scenario_given=false
 for arg in "$@"; do
   case "$arg" in
-    --once) once=true ;;
-    *) echo "run-stack: unknown argument '$arg' (expected --once)" >&2; exit 2 ;;
+    --once) once=true; sim_args+=(--once) ;;
+    --scenario|--scenario=*) scenario_given=true; sim_args+=("$arg") ;;
+    *) sim_args+=("$arg") ;;
   esac
 done
+$scenario_given || sim_args+=(--scenario "$ROOT/Services/Simulator/scenarios/default.json")
 
 topics=$(kcat -b "$KAFKA_BROKERS" -L -m 5 2>/dev/null | grep -c '^  topic "novacron' || true)
 if [ "$topics" -lt 1 ]; then echo "run-stack: dev broker at $KAFKA_BROKERS is not answering" >&2; exit 1; fi
 db=$(psql "$POSTGRES_ADMIN_URL" -tAc "SELECT current_database()" 2>&1) || { echo "run-stack: Postgres: $db" >&2; exit 1; }
 
-# Services that exist so far, each with its own role and schema (created at start).
+# The dev broker starts empty each time, so the services' state must too: a placement table
+# that remembers VMs of an earlier run would disagree with a bus that never saw them.
+services=(placement)
+for schema in "${services[@]}"; do
+  psql "$POSTGRES_ADMIN_URL" -q -c "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null
+done
+
 pg_port=$(echo "$POSTGRES_ADMIN_URL" | sed -E 's#.*@[^:]+:([0-9]+)/.*#\1#')
 pids=()
 start_service() {
-  local name=$1 schema=$2
+  local name=$1 schema=$2 port=$3
   KAFKA_BROKERS="$KAFKA_BROKERS" POSTGRES_ADMIN_URL="$POSTGRES_ADMIN_URL" \
   POSTGRES_URL="postgres://novacron_$schema:dev_$schema@127.0.0.1:$pg_port/novacron?sslmode=disable" \
-  HTTP_HOST=127.0.0.1 HTTP_PORT="${3:-0}" LOG_LEVEL="${LOG_LEVEL:-notice}" \
-    "$NOVACRON_BIN/novacron-$name" >"$ROOT/.run/$name.log" 2>&1 &
+  HTTP_HOST=127.0.0.1 HTTP_PORT="$port" LOG_LEVEL="${LOG_LEVEL:-notice}" \
+    "$NOVACRON_BIN/novacron-$name" >"$LOGS/$name.log" 2>&1 &
   pids+=($!)
 }
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-start_service placement placement 18080
-trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
-  curl -sf http://127.0.0.1:18080/readyz >/dev/null && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "run-stack: novacron-placement exited:" >&2; tail -5 "$ROOT/.run/placement.log" >&2; exit 1; }
-  sleep 0.2
-done
-curl -sf http://127.0.0.1:18080/readyz >/dev/null || { echo "run-stack: novacron-placement not ready:" >&2; curl -s http://127.0.0.1:18080/readyz >&2; exit 1; }
+wait_ready() {
+  local name=$1 port=$2 pid=$3
+  for _ in $(seq 1 150); do
+    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "run-stack: novacron-$name exited:" >&2; tail -5 "$LOGS/$name.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "run-stack: novacron-$name not ready:" >&2; curl -s "http://127.0.0.1:$port/readyz" >&2; exit 1
+}
+stop_services() {
+  [ ${#pids[@]} -eq 0 ] && return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop_services EXIT
+
+start_service placement placement "$PLACEMENT_PORT"
+wait_ready placement "$PLACEMENT_PORT" "${pids[0]}"
 
 cat <<INFO
 NovaCron embedded stack is up
   Kafka (librdkafka mock cluster): $KAFKA_BROKERS   ($topics catalog topics)
   Postgres:                        ${POSTGRES_ADMIN_URL%%\?*}
-  novacron-placement:              http://127.0.0.1:18080/metrics   (log: .run/placement.log)
-  Use it from another shell:       eval "\$(scripts/devstack.sh env)"
-  Watch the bus:                   kcat -b \$KAFKA_BROKERS -C -t novacron.deadletter -f '%t %k %h\\n'
+  novacron-placement:              http://127.0.0.1:$PLACEMENT_PORT/metrics   (log: $LOGS/placement.log)
+  From another shell:              .build/debug/novacronctl status
+                                   .build/debug/novacronctl events tail
+                                   .build/debug/novacronctl vm place my-vm --cpu 2 --memory 4GiB
 INFO
 
-if $once; then echo "--once: stack verified, stopping"; exit 0; fi
-echo "Ctrl-C to stop everything."
-trap 'echo; echo "stopping..."; exit 0' INT TERM
-while true; do sleep 1; done
+# The simulator plays the scenario in the foreground: progress on stderr, summary on stdout.
+set +e
+"$NOVACRON_BIN/novacron-sim" "${sim_args[@]}" &
+sim=$!
+trap 'kill -TERM $sim 2>/dev/null' INT TERM
+wait $sim
+status=$?
+# A Ctrl-C interrupts `wait`; wait again for the simulator's clean exit.
+if kill -0 $sim 2>/dev/null; then wait $sim; status=$?; fi
+set -e
+if $once; then
+  [ $status -eq 0 ] && echo "--once: scenario played, stopping the stack" || echo "run-stack: novacron-sim failed (exit $status)" >&2
+  exit $status
+fi
+echo "stopping..."
+exit 0

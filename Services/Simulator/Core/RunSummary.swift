@@ -1,0 +1,82 @@
+import Foundation
+import NovaCore
+import NovaProto
+import SwiftProtobuf
+
+/// Tallies the answers to a simulation's place commands: placed, failed by reason, decision
+/// time inside the engine and the time from publishing a command to reading its answer.
+public struct RunSummary: Sendable {
+    public private(set) var placed = 0
+    public private(set) var failed = 0
+    public private(set) var failuresByReason: [String: Int] = [:]
+    /// Engine decision time of each placement, µs.
+    public private(set) var decisionMicros: [Int64] = []
+    /// Publish to answer, ms.
+    public private(set) var roundTripMillis: [Double] = []
+
+    public init() {}
+
+    public var answered: Int { placed + failed }
+
+    /// Counts an answer; anything but `VMPlaced` / `PlacementFailed` is ignored.
+    public mutating func record(_ message: any SwiftProtobuf.Message, roundTripMillis latency: Double?) {
+        switch message {
+        case let p as Novacron_V1_VMPlaced:
+            placed += 1
+            decisionMicros.append(p.decisionMicros)
+        case let f as Novacron_V1_PlacementFailed:
+            failed += 1
+            failuresByReason[EventText.reasonCode(f.reason), default: 0] += 1
+        default:
+            return
+        }
+        if let latency { roundTripMillis.append(latency) }
+    }
+
+    /// The value below which `fraction` of `values` fall (nearest rank); nil when empty.
+    public static func percentile<T: Comparable>(_ values: [T], _ fraction: Double) -> T? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(sorted.count - 1, max(0, rank))]
+    }
+
+    /// The report `make run` prints: outcome counts, failure reasons, latency, then the
+    /// fleet table per zone.
+    public func render(commands: Int, elapsedSeconds: Double, fleet: FleetLedger) -> String {
+        var lines: [String] = []
+        let rate = elapsedSeconds > 0 ? Double(answered) / elapsedSeconds : 0
+        lines.append(String(format: "%d place commands answered of %d in %.1f s (%.0f/s)", answered, commands, elapsedSeconds, rate))
+        lines.append("  placed: \(placed)")
+        lines.append("  failed: \(failed)")
+        for (reason, count) in failuresByReason.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+            lines.append("    \(String(count).leftPad(6)) \(reason)")
+        }
+        if let p50 = Self.percentile(decisionMicros, 0.5), let p99 = Self.percentile(decisionMicros, 0.99) {
+            lines.append("  decision time in the engine: p50 \(p50) µs, p99 \(p99) µs")
+        }
+        if let p50 = Self.percentile(roundTripMillis, 0.5), let p99 = Self.percentile(roundTripMillis, 0.99) {
+            lines.append(String(format: "  command published -> answer read: p50 %.1f ms, p99 %.1f ms", p50, p99))
+        }
+        lines.append("")
+        lines.append("utilisation per zone (allocated = claimed by placements; used = measured by host telemetry):")
+        lines.append(fleet.table())
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A one-line progress bar, redrawn in place on a terminal.
+public enum ProgressBar {
+    public static func line(done: Int, total: Int, placed: Int, failed: Int, perSecond: Double, width: Int = 30) -> String {
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let filled = Int((fraction * Double(width)).rounded(.down))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        return String(format: "[%@] %3.0f%% %d/%d  placed %d  failed %d  %.0f/s", bar, fraction * 100, done, total, placed, failed, perSecond)
+    }
+}
+
+extension String {
+    fileprivate func leftPad(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
