@@ -7,7 +7,7 @@ import SimulatorCore
 import SwiftProtobuf
 
 /// Plays a scenario against a running control plane, through Kafka only: registers the
-/// fleet, keeps it heartbeating and reporting utilisation, acts as the provider that starts
+/// fleet, keeps it heartbeating and reporting host and VM utilisation, acts as the provider that starts
 /// placed VMs, publishes the workload at the scenario's rate, injects its incidents, and
 /// reports progress and a summary.
 final class FleetDriver: Sendable {
@@ -21,9 +21,15 @@ final class FleetDriver: Sendable {
     let book = AnswerBook()
     let conditions = FleetConditions()
     let progress: ProgressOutput
+    /// The VM group of each workload VM, for its telemetry.
+    let groupOf: [String: String]
 
-    init(scenario: Scenario, run: String, kafka: KafkaConfiguration, progress: ProgressOutput, logger: Logger) async throws {
+    init(
+        scenario: Scenario, run: String, commands: [Novacron_V1_PlaceVM], kafka: KafkaConfiguration, progress: ProgressOutput,
+        logger: Logger
+    ) async throws {
         self.scenario = scenario
+        groupOf = Dictionary(commands.compactMap { c in c.groups.first.map { (c.vmID, $0) } }, uniquingKeysWith: { first, _ in first })
         self.run = run
         self.progress = progress
         hosts = FleetGenerator.hosts(scenario.fleet, seed: scenario.seed)
@@ -144,6 +150,7 @@ final class FleetDriver: Sendable {
             running[placement.hostID, default: 0] += 1
         }
         var samples: [(any SwiftProtobuf.Message, String, String)] = []
+        samples.reserveCapacity(hosts.count + ledger.placements.count)
         for (index, h) in hosts.enumerated() where !failed.contains(h.hostID) {
             let used = allocated[h.hostID] ?? .zero
             var t = Novacron_V1_HostTelemetry()
@@ -156,6 +163,20 @@ final class FleetDriver: Sendable {
             samples.append((t, h.hostID, TopicCatalog.hostTelemetry))
         }
         for (message, _, _) in samples { await book.apply(message) }
+        // Each running VM reports too, busier where its host's zone is under a spike.
+        let zoneOf = Dictionary(hosts.map { ($0.hostID, $0.topology.zone) }, uniquingKeysWith: { first, _ in first })
+        for (vmID, placement) in ledger.placements where !failed.contains(placement.hostID) {
+            let spike = zoneOf[placement.hostID].flatMap { spikes[$0] }
+            var t = Novacron_V1_VMTelemetry()
+            t.vmID = vmID
+            t.groupID = groupOf[vmID] ?? ""
+            let u = TelemetryModel.sample(cpuAllocated: 1, memoryAllocated: 0.8, host: vmID.hashValue & 0xFFFF, tick: tick, spike: spike)
+            t.cpu = u.cpu
+            t.memory = u.memory
+            t.requestsPerSecond = (u.cpu * 400).rounded()
+            t.queueDepth = spike == nil ? 0 : (u.cpu * 50).rounded()
+            samples.append((t, vmID, TopicCatalog.vmTelemetry))
+        }
         try await publish(samples)
     }
 

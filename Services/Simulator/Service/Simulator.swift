@@ -60,7 +60,7 @@ struct Simulator: AsyncParsableCommand {
         let output = ProgressOutput(interactive: progress == "bar" || (progress == "auto" && isatty(2) == 1))
         let driver: FleetDriver
         do {
-            driver = try await FleetDriver(scenario: plan, run: run, kafka: kafka, progress: output, logger: logger)
+            driver = try await FleetDriver(scenario: plan, run: run, commands: commands, kafka: kafka, progress: output, logger: logger)
         } catch {
             printError("novacron-sim: \(error)")
             throw ExitCode(1)
