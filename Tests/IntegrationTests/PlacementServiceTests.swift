@@ -144,6 +144,47 @@ struct PlacementDeployment {
         #expect(decisionsA > 0 && decisionsB > 0, "both replicas decided")
     }
 
+    /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity
+    /// group (one member per host) published at once: exactly 10 placed, on 10 different
+    /// hosts, and 30 refused for anti-affinity, whichever replica decided each.
+    @Test func twoReplicasKeepAntiAffinityAcrossEachOther() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "anti")
+        let a = try deployment.start("placement-a")
+        let b = try deployment.start("placement-b")
+        defer { Task { await a.stop(); await b.stop() } }
+        try await StatusProbe.find(in: a).waitUntilReady()
+        try await StatusProbe.find(in: b).waitUntilReady()
+        try await deployment.waitUntilConsuming()
+        let hosts = 10
+        try await deployment.publish((0..<hosts).map { i in
+            let h = deployment.host(i, zone: "z\(i % 3)")
+            return (TopicCatalog.hostEvents, h.hostID, h)
+        })
+        #expect(await deployment.waitForHosts(hosts))
+        let group = "\(deployment.run)-db"
+        let total = 40
+        try await deployment.publish((0..<total).map { i in
+            var c = deployment.place(i, constraints: PlacementConstraints(affinity: [AffinityRule(group: group, scope: .host, anti: true)]))
+            c.groups = [group]
+            return (TopicCatalog.vmCommands, c.vmID, c)
+        })
+        let answers = try await deployment.answers(total, timeout: .seconds(120))
+        let placed = answers.compactMap { $0.message as? Novacron_V1_VMPlaced }
+        let failed = answers.compactMap { $0.message as? Novacron_V1_PlacementFailed }
+        #expect(answers.count == total)
+        #expect(placed.count == hosts)
+        #expect(Set(placed.map(\.hostID)).count == hosts, "one member per host")
+        #expect(failed.count == total - hosts && failed.allSatisfy { $0.reason == .antiAffinity })
+        let crowded = try await env.scalar(
+            "SELECT count(*)::int FROM (SELECT host_id FROM \(unescaped: deployment.schema).placements WHERE \(group) = ANY(groups) GROUP BY host_id HAVING count(*) > 1) AS c",
+            as: Int.self)
+        #expect(crowded == 0)
+        let decisionsA = try await StatusProbe.find(in: a).metric("orchestration_decisions_total")
+        let decisionsB = try await StatusProbe.find(in: b).metric("orchestration_decisions_total")
+        #expect(decisionsA > 0 && decisionsB > 0, "both replicas decided")
+    }
+
     /// Dry runs claim nothing; a repeated command gets its first answer; release returns
     /// capacity; invalid requests and unknown VMs are answered, not dropped; a migration never
     /// lands on the current host; a drain moves every VM off.
