@@ -40,7 +40,10 @@ struct ToolRun {
             process.terminate()
             try await Task.sleep(for: .seconds(2))
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            throw TestSetupError("\(binary) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+            let out = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").suffix(3000)
+            let err = ((try? String(contentsOf: err, encoding: .utf8)) ?? "").suffix(3000)
+            throw TestSetupError(
+                "\(binary) \(arguments.joined(separator: " ")) did not finish within \(timeout)\nstdout:\n\(out)\nstderr:\n\(err)")
         }
         let elapsed = ContinuousClock.now - started
         return ToolRun(

@@ -52,6 +52,8 @@ actor FleetCache {
         var generations: [String: Int64] = [:]
         var version: Int64 = 0
         var loaded = false
+        /// The group version whose members the fleet holds, per group refreshed or written.
+        var groupVersions: [String: Int64] = [:]
     }
 
     /// The newest inventory version applied; nil before the first load.
@@ -92,6 +94,17 @@ actor FleetCache {
         state.fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
         state.generations[record.host.id] = record.generation
         state.version = max(state.version, record.version)
+    }
+
+    /// The groups among `groups` whose members changed in the database since the cache last
+    /// read or wrote them (a group the cache never saw is stale once the database has it).
+    func staleGroups(_ groups: [String], current: [String: Int64]) -> [String] {
+        groups.filter { state.groupVersions[$0] != current[$0] }
+    }
+
+    /// Records that the cached members of these groups match these versions.
+    func noteGroupVersions(_ versions: [String: Int64]) {
+        for (group, version) in versions { state.groupVersions[group] = version }
     }
 
     /// Replaces the cached members of `groups` with the database's.

@@ -157,8 +157,10 @@ struct InventoryRepository {
             try await tx.query("SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements"))
     }
 
-    func insert(_ records: [PlacementRecord]) async throws {
-        guard !records.isEmpty else { return }
+    /// Records placements and returns the new version of every group they join.
+    @discardableResult
+    func insert(_ records: [PlacementRecord]) async throws -> [String: Int64] {
+        guard !records.isEmpty else { return [:] }
         try await tx.query(
             """
             INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
@@ -171,6 +173,7 @@ struct InventoryRepository {
                         \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[])
                  AS p(vm, host, cpu, mem, disk, gpu, groups, command, event)
             """)
+        return try await bumpVersions(of: records.flatMap(\.groups))
     }
 
     /// Groups travel as JSON arrays: Postgres has no arrays of arrays of varying length.
@@ -178,8 +181,38 @@ struct InventoryRepository {
         String(decoding: (try? JSONEncoder().encode(strings)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
+    /// Deletes a placement and bumps the versions of the groups it was a member of.
     func deletePlacement(of vmID: String) async throws {
-        try await tx.query("DELETE FROM placements WHERE vm_id = \(vmID)")
+        var groups: [String] = []
+        for try await g in try await tx.query("DELETE FROM placements WHERE vm_id = \(vmID) RETURNING groups").decode([String].self) {
+            groups = g
+        }
+        try await bumpVersions(of: groups)
+    }
+
+    /// One version step per group, in sorted order (rows locked in a consistent order).
+    @discardableResult
+    private func bumpVersions(of groups: [String]) async throws -> [String: Int64] {
+        let sorted = Set(groups).sorted()
+        guard !sorted.isEmpty else { return [:] }
+        var versions: [String: Int64] = [:]
+        let rows = try await tx.query(
+            """
+            INSERT INTO group_versions (grp, version) SELECT g, 1 FROM unnest(\(sorted)::text[]) AS g ORDER BY g
+            ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
+            RETURNING grp, version
+            """)
+        for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
+        return versions
+    }
+
+    /// Current versions of `groups`; a group never written has none (version 0).
+    func groupVersions(_ groups: [String]) async throws -> [String: Int64] {
+        guard !groups.isEmpty else { return [:] }
+        var versions: [String: Int64] = [:]
+        let rows = try await tx.query("SELECT grp, version FROM group_versions WHERE grp = ANY(\(groups))")
+        for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
+        return versions
     }
 
     /// Members of each VM group per host, for the groups a request's rules name. `&&` lets the

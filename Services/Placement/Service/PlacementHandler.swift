@@ -263,18 +263,25 @@ struct PlacementHandler: EventHandler {
                             command: try p.command.serializedBytes(), placedEvent: try event.serializedBytes()))
                 }
             }
-            try await repository.insert(placements)
+            // The groups are locked, so these versions follow the cache's own view.
+            await cache.noteGroupVersions(try await repository.insert(placements))
             return decisions
         }
         throw PlacementContention(vms: pending.count, attempts: Self.claimAttempts)
     }
 
     /// Serialises decisions touching the same VM groups, syncs the cache with the database and
-    /// refreshes those groups' members, so that group rules hold across replicas.
+    /// re-reads the members of those groups another writer changed since this replica last saw
+    /// them (by group version), so that group rules hold across replicas.
     private func prepare(_ groups: [String], _ repository: InventoryRepository) async throws {
         try await repository.lock(groups: groups)
         try await sync(repository)
-        if !groups.isEmpty { await cache.setMembers(try await repository.members(of: groups), of: groups) }
+        guard !groups.isEmpty else { return }
+        let current = try await repository.groupVersions(groups)
+        let stale = await cache.staleGroups(groups, current: current)
+        guard !stale.isEmpty else { return }
+        await cache.setMembers(try await repository.members(of: stale), of: stale)
+        await cache.noteGroupVersions(current.filter { stale.contains($0.key) })
     }
 
     /// Brings the cache up to the database: changed hosts only, or everything the first time.
@@ -292,6 +299,8 @@ struct PlacementHandler: EventHandler {
             metrics.failure("UNKNOWN_VM")
             return [vmEvent(command.vmID, PlacementEvents.invalid("VM '\(command.vmID)' is not placed", commandID: command.commandID, vmID: command.vmID, dryRun: false, reason: .unknownVm))]
         }
+        // Under the groups' lock, like placements, so a decision never misses a member leaving.
+        try await repository.lock(groups: placement.groups)
         try await repository.deletePlacement(of: placement.vmID)
         try await repository.unclaim(placement.resources, on: placement.hostID)
         await cache.released(placement.vmID)

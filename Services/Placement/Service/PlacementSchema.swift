@@ -2,7 +2,8 @@ import NovaStore
 
 /// The placement schema: hosts with their allocation and a generation for compare-and-set
 /// claims, placements (which VM is where, with the command that placed it), and command results
-/// for answering a repeated command with its original decision.
+/// for answering a repeated command with its original decision; group versions, so member
+/// counts are re-read only when another writer changed them.
 enum PlacementSchema {
     static let migrations = [
         Migration(
@@ -48,6 +49,11 @@ enum PlacementSchema {
                   payload bytea NOT NULL,
                   created_at timestamptz NOT NULL DEFAULT now())
                 """,
-            ])
+            ]),
+        // A version per VM group, bumped in the transaction of every placement insert or delete
+        // of a member, so a replica re-reads a group's members only when it changed elsewhere.
+        Migration(
+            version: 2, name: "group versions",
+            statements: ["CREATE TABLE group_versions (grp text PRIMARY KEY, version bigint NOT NULL)"]),
     ]
 }
