@@ -185,6 +185,45 @@ struct PlacementDeployment {
         #expect(decisionsA > 0 && decisionsB > 0, "both replicas decided")
     }
 
+    /// A migration keeps group counts true: a and b share a host (b follows a by affinity), a moves away,
+    /// then c (anti-affinity to the group) must avoid both b's and a's hosts. Counting a's
+    /// departure twice would make b's host look empty, and binpack would choose it.
+    @Test func migrationKeepsGroupMembersTrue() async throws {
+        let env = try TestEnvironment.current()
+        let d = PlacementDeployment(env: env, name: "moves")
+        let service = try d.start("placement")
+        defer { Task { await service.stop() } }
+        try await StatusProbe.find(in: service).waitUntilReady()
+        try await d.waitUntilConsuming()
+        try await d.publish((0..<3).map { i in let h = d.host(i, zone: "z1"); return (TopicCatalog.hostEvents, h.hostID, h) })
+        #expect(await d.waitForHosts(3))
+        let answers = try AnswerBook(env: env, run: d.run)
+        defer { answers.stop() }
+        let group = "\(d.run)-g"
+        func place(_ i: Int, anti: Bool?) async throws -> Novacron_V1_VMPlaced {
+            let rules = anti.map { [AffinityRule(group: group, scope: .host, anti: $0)] } ?? []
+            var c = d.place(i, constraints: PlacementConstraints(affinity: rules))
+            c.groups = [group]
+            try await d.publish([(TopicCatalog.vmCommands, c.vmID, c)])
+            let answer = try await answers.answer(to: c.commandID)
+            return try #require(answer.message as? Novacron_V1_VMPlaced, "\(answer.message)")
+        }
+        let a = try await place(1, anti: nil)
+        let b = try await place(2, anti: false)
+        #expect(a.hostID == b.hostID, "affinity keeps the group together")
+        let target = try #require(["\(d.run)-h0", "\(d.run)-h1", "\(d.run)-h2"].first { $0 != a.hostID })
+        var migrate = Novacron_V1_MigrateVM()
+        migrate.commandID = "\(d.run)-move"
+        migrate.vmID = a.vmID
+        migrate.targetHostID = target
+        try await d.publish([(TopicCatalog.vmCommands, a.vmID, migrate)])
+        let moved = try #require(try await answers.answer(to: migrate.commandID).message as? Novacron_V1_VMPlaced)
+        #expect(moved.hostID == target && moved.previousHostID == a.hostID)
+        let c = try await place(3, anti: true)
+        #expect(c.hostID != b.hostID, "b still runs on \(b.hostID)")
+        #expect(c.hostID != target, "a now runs on \(target)")
+    }
+
     /// Dry runs claim nothing; a repeated command gets its first answer; release returns
     /// capacity; invalid requests and unknown VMs are answered, not dropped; a migration never
     /// lands on the current host; a drain moves every VM off.

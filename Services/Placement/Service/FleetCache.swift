@@ -182,4 +182,11 @@ actor FleetCache {
     func released(_ vmID: String) {
         state.fleet.release(vmID)
     }
+
+    /// Puts back a placement whose move failed: its resources and group membership return to
+    /// its host, as its database row did.
+    func restored(_ record: PlacementRecord) {
+        guard let index = state.fleet.index(of: record.hostID) else { return }
+        try? state.fleet.place(record.vmID, resources: record.resources, groups: Set(record.groups), onHost: index)
+    }
 }

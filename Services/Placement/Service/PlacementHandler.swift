@@ -337,15 +337,18 @@ struct PlacementHandler: EventHandler {
             return [vmEvent(placement.vmID, PlacementEvents.invalid("target host '\(target)' is not registered", commandID: commandID, vmID: placement.vmID, dryRun: false))]
         }
         try await repository.deletePlacement(of: placement.vmID)
+        // The cache lets go of the VM as the database just did: otherwise the group members
+        // re-read below (without it) and the decision's own release would both subtract it.
+        await cache.released(placement.vmID)
         let move = PendingPlacement(
             request: request, command: original, excluding: placement.hostID, only: target.isEmpty ? nil : target,
             previousHost: placement.hostID)
         let decision = try await decideAndClaim([move], repository)[0]
         if case .placed = decision {
-            // The cache moved the VM off its old host when it decided.
             try await repository.unclaim(placement.resources, on: placement.hostID)
         } else {
             try await repository.insert([placement])
+            await cache.restored(placement)
         }
         return [answer(decision, for: move)]
     }
