@@ -53,6 +53,19 @@ wait_ready() {
 stop_services() {
   [ ${#pids[@]} -eq 0 ] && return 0
   kill -TERM "${pids[@]}" 2>/dev/null || true
+  # Services bound their own shutdown (15 s draining + 10 s cancelling); never wait longer.
+  for _ in $(seq 1 300); do
+    local alive=false pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=true; done
+    $alive || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "run-stack: process $pid did not stop within 30 s of SIGTERM; killing it (see its log under $LOGS)" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   wait "${pids[@]}" 2>/dev/null || true
 }
 trap stop_services EXIT

@@ -147,12 +147,16 @@ public enum ServiceRuntime {
                 metrics: metrics, doorbell: doorbell, producerName: definition.serviceName,
                 hooks: definition.hooks, logger: logger, prepared: prepare),
         ]
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger)
+        // A shutdown always ends: a service still draining after 15 s is cancelled, and one that
+        // ignores cancellation for 10 s more ends the process with a trace of where it hung.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        groupConfiguration.maximumCancellationDuration = .seconds(10)
+        let group = ServiceGroup(configuration: groupConfiguration)
         logger.info(
             "starting", metadata: ["topics": "\(definition.topics.joined(separator: ","))", "group": "\(configuration.consumerGroup)"])
         do {
