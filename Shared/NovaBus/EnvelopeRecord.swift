@@ -7,8 +7,11 @@ public enum EnvelopeRecord {
     public static let eventIDHeader = "novacron-event-id"
 
     public static func outgoing(_ envelope: Novacron_V1_Envelope, topic: String) throws -> OutgoingMessage {
-        OutgoingMessage(
-            topic: topic, key: envelope.key, value: try envelope.serializedBytes(),
-            headers: [KafkaHeader(typeHeader, envelope.type), KafkaHeader(eventIDHeader, envelope.eventID)])
+        OutgoingMessage(topic: topic, key: envelope.key, value: try envelope.serializedBytes(), headers: headers(type: envelope.type, eventID: envelope.eventID))
+    }
+
+    /// The headers of an envelope's record, for callers that hold it already serialized.
+    public static func headers(type: String, eventID: String) -> [KafkaHeader] {
+        [KafkaHeader(typeHeader, type), KafkaHeader(eventIDHeader, eventID)]
     }
 }

@@ -101,10 +101,7 @@ public final class OutboxRelayService: Service, Sendable {
                     claimed.map { c in
                         OutgoingMessage(
                             topic: c.record.topic, key: c.record.key, value: c.record.envelope,
-                            headers: [
-                                KafkaHeader(Self.headerType, c.record.eventType),
-                                KafkaHeader(Self.headerEventID, c.record.eventID),
-                            ])
+                            headers: EnvelopeRecord.headers(type: c.record.eventType, eventID: c.record.eventID))
                     })
                 var delivered: [Int64] = []
                 for (c, result) in zip(claimed, results) {

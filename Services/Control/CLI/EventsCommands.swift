@@ -87,11 +87,10 @@ extension Events {
             return "\(timestamp(record.timestampMillis)) \(type) \(EventText.line(event.message))"
         }
 
+        /// "HH:mm:ss.SSS" in UTC, computed directly: tail prints one per event.
         static func timestamp(_ millis: Int64) -> String {
-            let formatter = DateFormatter()
-            formatter.dateFormat = "HH:mm:ss.SSS"
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+            let ms = ((millis % 86_400_000) + 86_400_000) % 86_400_000
+            return String(format: "%02lld:%02lld:%02lld.%03lld", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
         }
     }
 }

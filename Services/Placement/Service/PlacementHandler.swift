@@ -170,14 +170,15 @@ struct PlacementHandler: EventHandler {
                 answers[index] = [answer(decision, for: p)]
             }
         }
+        let commandAt = Dictionary(uniqueKeysWithValues: run.map { ($0.index, $0.command) })
         for (index, leader) in followers {
             guard let answer = answers[leader].first else { continue }
-            let commandID = run.first { $0.index == index }?.command.commandID ?? ""
+            let commandID = commandAt[index]?.commandID ?? ""
             answers[index] = [Emission(topic: answer.topic, key: answer.key, message: Self.withCommandID(answer.message, commandID))]
         }
         try await repository.storeCommandResults(
             try toStore.compactMap { index -> (String, StoredAnswer)? in
-                guard let command = run.first(where: { $0.index == index })?.command, !command.commandID.isEmpty,
+                guard let command = commandAt[index], !command.commandID.isEmpty,
                     let answer = answers[index].first
                 else { return nil }
                 return (command.commandID, try stored(answer))

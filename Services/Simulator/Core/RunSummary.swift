@@ -50,7 +50,7 @@ public struct RunSummary: Sendable {
         lines.append("  placed: \(placed)")
         lines.append("  failed: \(failed)")
         for (reason, count) in failuresByReason.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
-            lines.append("    \(String(count).leftPad(6)) \(reason)")
+            lines.append(String(format: "    %6ld %@", count, reason))
         }
         if let p50 = Self.percentile(decisionMicros, 0.5), let p99 = Self.percentile(decisionMicros, 0.99) {
             lines.append("  decision time in the engine: p50 \(p50) µs, p99 \(p99) µs")
@@ -72,11 +72,5 @@ public enum ProgressBar {
         let filled = Int((fraction * Double(width)).rounded(.down))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         return String(format: "[%@] %3.0f%% %d/%d  placed %d  failed %d  %.0f/s", bar, fraction * 100, done, total, placed, failed, perSecond)
-    }
-}
-
-extension String {
-    fileprivate func leftPad(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }

@@ -23,6 +23,8 @@ final class FleetDriver: Sendable {
     let progress: ProgressOutput
     /// The VM group of each workload VM, for its telemetry.
     let groupOf: [String: String]
+    /// Each host's zone, for the load spikes its VMs see.
+    let zoneOfHost: [String: String]
 
     init(
         scenario: Scenario, run: String, commands: [Novacron_V1_PlaceVM], kafka: KafkaConfiguration, progress: ProgressOutput,
@@ -33,6 +35,7 @@ final class FleetDriver: Sendable {
         self.run = run
         self.progress = progress
         hosts = FleetGenerator.hosts(scenario.fleet, seed: scenario.seed)
+        zoneOfHost = Dictionary(hosts.map { ($0.hostID, $0.topology.zone) }, uniquingKeysWith: { first, _ in first })
         producer = try KafkaProducer(configuration: kafka, logger: logger)
         do {
             _ = try await producer.topicNames()
@@ -164,9 +167,8 @@ final class FleetDriver: Sendable {
         }
         for (message, _, _) in samples { await book.apply(message) }
         // Each running VM reports too, busier where its host's zone is under a spike.
-        let zoneOf = Dictionary(hosts.map { ($0.hostID, $0.topology.zone) }, uniquingKeysWith: { first, _ in first })
         for (vmID, placement) in ledger.placements where !failed.contains(placement.hostID) {
-            let spike = zoneOf[placement.hostID].flatMap { spikes[$0] }
+            let spike = zoneOfHost[placement.hostID].flatMap { spikes[$0] }
             var t = Novacron_V1_VMTelemetry()
             t.vmID = vmID
             t.groupID = groupOf[vmID] ?? ""
