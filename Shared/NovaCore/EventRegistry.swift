@@ -83,14 +83,24 @@ public enum EnvelopeCodec {
         _ message: any SwiftProtobuf.Message, key: String, eventID: String, occurredAt: Date,
         producer: String, correlationID: String = "", causationID: String = ""
     ) throws -> Novacron_V1_Envelope {
+        envelope(
+            type: type(of: message).protoMessageName, payload: try message.serializedData(), key: key, eventID: eventID,
+            occurredAt: occurredAt, producer: producer, correlationID: correlationID, causationID: causationID)
+    }
+
+    /// An envelope around a message that is already serialized (`payload`, of type `type`).
+    public static func envelope(
+        type: String, payload: Data, key: String, eventID: String, occurredAt: Date,
+        producer: String, correlationID: String = "", causationID: String = ""
+    ) -> Novacron_V1_Envelope {
         var e = Novacron_V1_Envelope()
         e.eventID = eventID
-        e.type = type(of: message).protoMessageName
+        e.type = type
         e.occurredAt = Google_Protobuf_Timestamp(date: occurredAt)
         e.producer = producer
         e.correlationID = correlationID.isEmpty ? eventID : correlationID
         e.causationID = causationID
-        e.payload = try message.serializedData()
+        e.payload = payload
         e.key = key
         return e
     }

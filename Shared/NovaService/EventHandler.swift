@@ -40,11 +40,15 @@ public struct Emission: Sendable {
     public var topic: String
     public var key: String
     public var message: any SwiftProtobuf.Message
+    /// `message` already serialized, when the handler had to serialize it anyway (to store
+    /// it): the runtime then does not serialize it again.
+    public var payload: [UInt8]?
 
-    public init(topic: String, key: String, message: any SwiftProtobuf.Message) {
+    public init(topic: String, key: String, message: any SwiftProtobuf.Message, payload: [UInt8]? = nil) {
         self.topic = topic
         self.key = key
         self.message = message
+        self.payload = payload
     }
 }
 
@@ -67,7 +71,7 @@ public struct HandlerRejection: Error, Sendable, CustomStringConvertible {
 public struct FaultHooks: Sendable {
     /// After a handler's transaction committed, before its Kafka offset is stored.
     public var afterCommit: (@Sendable (_ eventID: String) -> Void)?
-    /// After the relay's records were acknowledged by Kafka, before they are marked published.
+    /// After the relay's records were acknowledged by Kafka, before they are deleted from the outbox.
     public var afterDelivery: (@Sendable (_ count: Int) -> Void)?
 
     public init(

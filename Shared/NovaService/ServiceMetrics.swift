@@ -32,8 +32,8 @@ public final class ServiceMetrics: Sendable {
     private static var duplicateName: MetricNameDescriptor { name("events_duplicate", "total", "Redelivered records skipped by the inbox") }
     private static var lagName: MetricNameDescriptor { name("consumer_lag", "", "Records behind the high watermark") }
 
-    public func consumed(topic: String) {
-        registry.makeCounter(descriptor: Self.consumedName, labels: [("topic", topic)]).increment()
+    public func consumed(topic: String, count: Int = 1) {
+        registry.makeCounter(descriptor: Self.consumedName, labels: [("topic", topic)]).increment(by: Int64(count))
     }
 
     public func produced(topic: String, count: Int = 1) {

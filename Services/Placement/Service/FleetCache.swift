@@ -26,6 +26,17 @@ enum DecidedPlacement: Sendable {
     }
 }
 
+/// What one `FleetCache.decide` call placed, so that a lost claim race can take it back.
+struct DecisionJournal: Sendable {
+    struct Entry: Sendable {
+        var vmID: String
+        /// The VM's placement before the decision, if the cache had one.
+        var previous: Fleet.Placement?
+    }
+
+    var entries: [Entry] = []
+}
+
 /// Resources a batch claims on one host, valid only if the host's generation is unchanged.
 struct HostClaim: Sendable {
     var hostID: String
@@ -39,14 +50,18 @@ struct HostClaim: Sendable {
 /// claims are checked against the database by generation, so a stale copy can cost a retry but
 /// never an over-commit.
 ///
-/// Changes made during a transaction are provisional: `beginTransaction()` saves the state and
-/// `rollBack()` restores it, so a rolled-back claim never lingers in the cache.
+/// Changes made during a transaction are provisional, but saving the whole state per batch
+/// would copy every placement (copy-on-write on the first change). Instead: a lost claim race
+/// undoes just that attempt's decisions (`undo(_:)`), and a rolled-back transaction that
+/// changed the cache drops it (`rollBack()`), so the next sync reloads it from the database.
+/// Rollbacks are rare; a rejected record is rejected before it touches the cache.
 actor FleetCache {
     private var state = State()
-    private var transactionStart: State?
+    /// Whether the cache changed since the current transaction began.
+    private var changed = false
     private var decisions = 0
 
-    /// Everything the cache knows; a value, so saving it is a copy-on-write snapshot.
+    /// Everything the cache knows.
     struct State: Sendable {
         var fleet = Fleet()
         var generations: [String: Int64] = [:]
@@ -61,19 +76,29 @@ actor FleetCache {
 
     var hostCount: Int { state.fleet.count }
 
-    func beginTransaction() { transactionStart = state }
+    func beginTransaction() { changed = false }
 
+    /// The transaction rolled back: if it changed the cache, forget everything; the next sync
+    /// loads the committed state afresh.
     func rollBack() {
-        if let saved = transactionStart { state = saved }
-        transactionStart = nil
+        if changed { state = State() }
+        changed = false
     }
 
-    func snapshot() -> State { state }
-
-    func restore(_ saved: State) { state = saved }
+    /// Takes back the placements one `decide` call made (its claim lost a race): each VM leaves
+    /// its new host and gets back any placement it had before.
+    func undo(_ journal: DecisionJournal) {
+        for entry in journal.entries.reversed() {
+            state.fleet.release(entry.vmID)
+            if let previous = entry.previous {
+                try? state.fleet.place(previous.vmID, resources: previous.resources, groups: previous.groups, onHost: previous.hostIndex)
+            }
+        }
+    }
 
     /// First load: every host and every placement (for VM group membership).
     func load(hosts: [HostRecord], placements: [PlacementRecord]) {
+        changed = true
         for record in hosts { apply(record) }
         for placement in placements {
             guard let index = state.fleet.index(of: placement.hostID) else { continue }
@@ -84,11 +109,12 @@ actor FleetCache {
 
     /// Applies host rows changed since the last sync.
     func apply(_ records: [HostRecord]) {
+        if !records.isEmpty { changed = true }
         for record in records { apply(record) }
     }
 
     /// Overwrites the cached host with the database's row.
-    func apply(_ record: HostRecord) {
+    private func apply(_ record: HostRecord) {
         state.fleet.upsert(record.host)
         state.fleet.setAllocated(record.host.allocated, of: record.host.id)
         state.fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
@@ -104,11 +130,13 @@ actor FleetCache {
 
     /// Records that the cached members of these groups match these versions.
     func noteGroupVersions(_ versions: [String: Int64]) {
+        if !versions.isEmpty { changed = true }
         for (group, version) in versions { state.groupVersions[group] = version }
     }
 
     /// Replaces the cached members of `groups` with the database's.
     func setMembers(_ members: [String: [String: Int]], of groups: [String]) {
+        changed = true
         for group in groups {
             var perHost: [Int: Int] = [:]
             for (hostID, count) in members[group] ?? [:] {
@@ -120,8 +148,12 @@ actor FleetCache {
 
     /// Decides each pending placement in order with the engine, each seeing the ones before it
     /// (a dry run sees them too but claims nothing). Returns the decisions and, per chosen
-    /// host, the resources to claim at the generation the decisions assumed.
-    func decide(_ pending: [PendingPlacement], engine: PlacementEngine) -> (decisions: [DecidedPlacement], claims: [HostClaim]) {
+    /// host, the resources to claim at the generation the decisions assumed, and the journal
+    /// that `undo(_:)` takes to reverse them.
+    func decide(_ pending: [PendingPlacement], engine: PlacementEngine)
+        -> (decisions: [DecidedPlacement], claims: [HostClaim], journal: DecisionJournal)
+    {
+        var journal = DecisionJournal()
         var decided: [DecidedPlacement] = []
         decided.reserveCapacity(pending.count)
         var claims: [String: HostClaim] = [:]
@@ -148,11 +180,13 @@ actor FleetCache {
                     claims[hostID] = HostClaim(hostID: hostID, resources: p.request.resources, expectedGeneration: generation(of: hostID))
                     order.append(hostID)
                 }
-                state.fleet.release(p.request.id)
+                changed = true
+                let previous = state.fleet.release(p.request.id)
                 try? state.fleet.place(p.request.id, resources: p.request.resources, groups: p.request.groups, onHost: choice.chosen.hostIndex)
+                journal.entries.append(DecisionJournal.Entry(vmID: p.request.id, previous: previous))
             }
         }
-        return (decided, order.compactMap { claims[$0] })
+        return (decided, order.compactMap { claims[$0] }, journal)
     }
 
     /// Rotates the start host so replicas and requests spread out. A migration excludes the VM's
@@ -175,17 +209,20 @@ actor FleetCache {
 
     /// Records the generations the database gave the claimed hosts.
     func confirm(_ generations: [String: Int64]) {
+        changed = true
         for (hostID, generation) in generations { state.generations[hostID] = generation }
     }
 
     /// Records a release.
     func released(_ vmID: String) {
+        changed = true
         state.fleet.release(vmID)
     }
 
     /// Puts back a placement whose move failed: its resources and group membership return to
     /// its host, as its database row did.
     func restored(_ record: PlacementRecord) {
+        changed = true
         guard let index = state.fleet.index(of: record.hostID) else { return }
         try? state.fleet.place(record.vmID, resources: record.resources, groups: Set(record.groups), onHost: index)
     }

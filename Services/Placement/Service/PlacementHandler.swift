@@ -114,7 +114,9 @@ struct PlacementHandler: EventHandler {
     }
 
     private func stored(_ emission: Emission) throws -> StoredAnswer {
-        StoredAnswer(type: type(of: emission.message).protoMessageName, key: emission.key, payload: try emission.message.serializedBytes())
+        StoredAnswer(
+            type: type(of: emission.message).protoMessageName, key: emission.key,
+            payload: try emission.payload ?? emission.message.serializedBytes())
     }
 
     /// Answers consecutive place commands. Each gets, in this order: its earlier answer (same
@@ -166,8 +168,8 @@ struct PlacementHandler: EventHandler {
             pendingAnswer.append(index)
         }
         if !pending.isEmpty {
-            for (decision, (index, p)) in zip(try await decideAndClaim(pending, repository), zip(pendingAnswer, pending)) {
-                answers[index] = [answer(decision, for: p)]
+            for (decided, (index, p)) in zip(try await decideAndClaim(pending, repository), zip(pendingAnswer, pending)) {
+                answers[index] = [answer(decided.decision, for: p, payload: decided.payload)]
             }
         }
         let commandAt = Dictionary(uniqueKeysWithValues: run.map { ($0.index, $0.command) })
@@ -197,10 +199,11 @@ struct PlacementHandler: EventHandler {
         }
     }
 
-    private func answer(_ decision: DecidedPlacement, for p: PendingPlacement) -> Emission {
+    /// The event announcing `decision`; `payload` is the event already serialized, if it was.
+    private func answer(_ decision: DecidedPlacement, for p: PendingPlacement, payload: [UInt8]? = nil) -> Emission {
         switch decision {
         case .placed(let event):
-            return vmEvent(p.request.id, event)
+            return Emission(topic: TopicCatalog.vmEvents, key: p.request.id, message: event, payload: payload)
         case .failed(let failure):
             return vmEvent(
                 p.request.id, PlacementEvents.failed(failure, commandID: p.command.commandID, vmID: p.request.id, dryRun: p.command.dryRun))
@@ -224,7 +227,11 @@ struct PlacementHandler: EventHandler {
     /// statement. If another replica changed a chosen host first, the claim rolls back to its
     /// savepoint, the cache re-syncs and the whole set is decided again. Placed VMs are
     /// recorded; dry runs claim and record nothing.
-    private func decideAndClaim(_ pending: [PendingPlacement], _ repository: InventoryRepository) async throws -> [DecidedPlacement] {
+    /// Each decision comes with its event's serialized bytes when it was recorded, so the
+    /// answer is not serialized again.
+    private func decideAndClaim(
+        _ pending: [PendingPlacement], _ repository: InventoryRepository
+    ) async throws -> [(decision: DecidedPlacement, payload: [UInt8]?)] {
         var groups = Set<String>()
         for p in pending {
             groups.formUnion(p.request.constraints.affinity.map(\.group))
@@ -233,40 +240,45 @@ struct PlacementHandler: EventHandler {
         }
         try await prepare(groups.sorted(), repository)
         for _ in 1...Self.claimAttempts {
-            let before = await cache.snapshot()
-            let (decisions, claims) = await cache.decide(pending, engine: engine)
+            let (decisions, claims, journal) = await cache.decide(pending, engine: engine)
             if !claims.isEmpty {
                 try await repository.savepoint()
                 let claimed = try await repository.claim(claims)
                 guard claimed.count == claims.count else {
                     try await repository.rollBackToSavepoint()
                     metrics.conflicts.increment(by: Int64(claims.count - claimed.count))
-                    await cache.restore(before)
+                    await cache.undo(journal)
                     try await sync(repository)
                     continue
                 }
                 await cache.confirm(claimed)
             }
             var placements: [PlacementRecord] = []
-            for (decision, p) in zip(decisions, pending) {
+            var payloads = [[UInt8]?](repeating: nil, count: decisions.count)
+            var results: [String: Int] = [:]
+            var failures: [String: Int] = [:]
+            for (i, (decision, p)) in zip(decisions, pending).enumerated() {
                 metrics.duration.record(.microseconds(decision.micros))
                 switch decision {
                 case .failed(let failure):
-                    metrics.decision(p.command.dryRun ? "dry_run_failed" : "failed")
-                    metrics.failure("\(failure.reason)")
+                    results[p.command.dryRun ? "dry_run_failed" : "failed", default: 0] += 1
+                    failures["\(failure.reason)", default: 0] += 1
                 case .placed where p.command.dryRun:
-                    metrics.decision("dry_run")
+                    results["dry_run", default: 0] += 1
                 case .placed(let event):
-                    metrics.decision("placed")
+                    results["placed", default: 0] += 1
+                    let payload: [UInt8] = try event.serializedBytes()
+                    payloads[i] = payload
                     placements.append(
                         PlacementRecord(
                             vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
-                            command: try p.command.serializedBytes(), placedEvent: try event.serializedBytes()))
+                            command: try p.command.serializedBytes(), placedEvent: payload))
                 }
             }
+            metrics.record(results: results, failures: failures)
             // The groups are locked, so these versions follow the cache's own view.
             await cache.noteGroupVersions(try await repository.insert(placements))
-            return decisions
+            return Array(zip(decisions, payloads))
         }
         throw PlacementContention(vms: pending.count, attempts: Self.claimAttempts)
     }
@@ -344,14 +356,14 @@ struct PlacementHandler: EventHandler {
         let move = PendingPlacement(
             request: request, command: original, excluding: placement.hostID, only: target.isEmpty ? nil : target,
             previousHost: placement.hostID)
-        let decision = try await decideAndClaim([move], repository)[0]
+        let (decision, payload) = try await decideAndClaim([move], repository)[0]
         if case .placed = decision {
             try await repository.unclaim(placement.resources, on: placement.hostID)
         } else {
             try await repository.insert([placement])
             await cache.restored(placement)
         }
-        return [answer(decision, for: move)]
+        return [answer(decision, for: move, payload: payload)]
     }
 
     func drain(_ command: Novacron_V1_DrainHost, _ repository: InventoryRepository) async throws -> [Emission] {

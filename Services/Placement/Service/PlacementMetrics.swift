@@ -25,20 +25,27 @@ struct PlacementMetrics: Sendable {
                 helpText: "Capacity claims retried after another replica changed the host"))
     }
 
-    func decision(_ result: String) {
+    func decision(_ result: String, count: Int = 1) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 namespace: "orchestration", metricName: "decisions", unitName: "total", helpText: "Placement decisions by result"),
             labels: [("result", result)]
-        ).increment()
+        ).increment(by: Int64(count))
     }
 
-    func failure(_ reason: String) {
+    func failure(_ reason: String, count: Int = 1) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 namespace: "orchestration", metricName: "placement_failures", unitName: "total",
                 helpText: "Placement failures by reason"),
             labels: [("reason", reason)]
-        ).increment()
+        ).increment(by: Int64(count))
+    }
+
+    /// Counts a batch's decisions and failures, one counter lookup per label rather than per
+    /// decision.
+    func record(results: [String: Int], failures: [String: Int]) {
+        for (result, count) in results { decision(result, count: count) }
+        for (reason, count) in failures { failure(reason, count: count) }
     }
 }
