@@ -20,6 +20,7 @@ public final class EventConsumerService: Service, Sendable {
     private let deadLetters: DeadLetterPublisher
     private let metrics: ServiceMetrics
     private let doorbell: Doorbell
+    private let handoff: OutboxHandoff
     private let producerName: String
     private let hooks: FaultHooks
     private let logger: Logger
@@ -28,7 +29,7 @@ public final class EventConsumerService: Service, Sendable {
 
     public init(
         consumer: KafkaConsumer, store: Store, handler: any EventHandler, deadLetters: DeadLetterPublisher,
-        metrics: ServiceMetrics, doorbell: Doorbell, producerName: String,
+        metrics: ServiceMetrics, doorbell: Doorbell, handoff: OutboxHandoff, producerName: String,
         hooks: FaultHooks = FaultHooks(), logger: Logger, prepared: @escaping @Sendable () async throws -> Void = {}
     ) {
         self.consumer = consumer
@@ -37,6 +38,7 @@ public final class EventConsumerService: Service, Sendable {
         self.deadLetters = deadLetters
         self.metrics = metrics
         self.doorbell = doorbell
+        self.handoff = handoff
         self.producerName = producerName
         self.hooks = hooks
         self.logger = logger
@@ -67,14 +69,16 @@ public final class EventConsumerService: Service, Sendable {
         let started = ContinuousClock.now
         var items: [Item] = []
         items.reserveCapacity(messages.count)
+        var consumed: [String: Int] = [:]
         for message in messages {
-            metrics.consumed(topic: message.topic)
+            consumed[message.topic, default: 0] += 1
             do {
                 items.append((try EnvelopeCodec.decode(message.value, topic: message.topic), message))
             } catch {
                 try await deadLetter(message, code: error.code, reason: error.description)
             }
         }
+        for (topic, count) in consumed { metrics.consumed(topic: topic, count: count) }
         if items.count > 1 {
             do {
                 let outcome = try await transact(items)
@@ -139,17 +143,20 @@ public final class EventConsumerService: Service, Sendable {
     private struct Outcome {
         var handled: [Item]
         var duplicates: [KafkaMessage]
-        var emitted: Int
+        var emitted: [OutboxReader.Claimed]
     }
 
-    /// Bookkeeping after a commit: fault hook, metrics, doorbell.
+    /// Bookkeeping after a commit: fault hook, metrics, the emitted records to the relay.
     private func committed(_ outcome: Outcome, started: ContinuousClock.Instant) {
         for item in outcome.handled { hooks.afterCommit?(item.event.eventID) }
         for message in outcome.duplicates {
             metrics.duplicate(topic: message.topic)
             logger.debug("duplicate skipped by inbox", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)"])
         }
-        if outcome.emitted > 0 { doorbell.ring() }
+        if !outcome.emitted.isEmpty {
+            handoff.push(outcome.emitted)
+            doorbell.ring()
+        }
         let records = outcome.handled.count + outcome.duplicates.count
         if records > 0 {
             let each = (ContinuousClock.now - started) / records
@@ -168,7 +175,7 @@ public final class EventConsumerService: Service, Sendable {
                         eventID: $0.event.eventID, type: $0.event.type, topic: $0.message.topic,
                         partition: $0.message.partition, offset: $0.message.offset)
                 })
-            var outcome = Outcome(handled: [], duplicates: [], emitted: 0)
+            var outcome = Outcome(handled: [], duplicates: [], emitted: [])
             var seen = Set<String>()
             for item in items {
                 if fresh.contains(item.event.eventID) && seen.insert(item.event.eventID).inserted {
@@ -185,8 +192,10 @@ public final class EventConsumerService: Service, Sendable {
             for (item, emitted) in zip(outcome.handled, emissions) {
                 for emission in emitted {
                     let id = UUID().uuidString.lowercased()
-                    let envelope = try EnvelopeCodec.envelope(
-                        emission.message, key: emission.key, eventID: id, occurredAt: now, producer: producerName,
+                    let envelope = EnvelopeCodec.envelope(
+                        type: Swift.type(of: emission.message).protoMessageName,
+                        payload: Data(try emission.payload ?? emission.message.serializedBytes()),
+                        key: emission.key, eventID: id, occurredAt: now, producer: producerName,
                         correlationID: item.event.envelope.correlationID, causationID: item.event.eventID)
                     records.append(
                         OutboxRecord(
@@ -194,8 +203,7 @@ public final class EventConsumerService: Service, Sendable {
                             envelope: try Array(envelope.serializedBytes() as [UInt8])))
                 }
             }
-            try await tx.appendOutbox(records)
-            outcome.emitted = records.count
+            outcome.emitted = try await tx.appendOutbox(records)
             return outcome
         }
     }

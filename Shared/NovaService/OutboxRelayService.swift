@@ -3,11 +3,20 @@ import NovaBus
 import NovaCore
 import NovaStore
 import ServiceLifecycle
+import Synchronization
 
-/// Publishes committed outbox records to Kafka in `seq` order with the idempotent producer and
-/// marks them published. Several replicas may run it: one at a time holds the relay lock.
+/// Publishes committed outbox records to Kafka with the idempotent producer and deletes them
+/// once Kafka acknowledged them.
 ///
-/// A crash between Kafka's acknowledgement and the mark re-publishes those records on restart
+/// Two paths. The handler's records come straight from the consumer after its commit
+/// (`OutboxHandoff`) and go out in commit order, with no read back from the table. The table
+/// path covers everything else: records left by a crash, by a failed send, or by a replica that
+/// died; it reads records in `seq` order under the schema's relay lock (one replica at a time)
+/// and takes only records older than `handoffGrace`, so it does not race a live handoff.
+/// After a failed handoff send, the handoff pauses and the table path sends everything, with
+/// no grace, until the outbox is empty again, so per-key order survives the failure.
+///
+/// A crash between Kafka's acknowledgement and the delete re-publishes those records on restart
 /// (at-least-once on the wire); consumers' inboxes drop the duplicates by event id.
 /// On graceful shutdown it drains what is committed, then flushes and closes the producer.
 public final class OutboxRelayService: Service, Sendable {
@@ -17,33 +26,38 @@ public final class OutboxRelayService: Service, Sendable {
     private let reader: OutboxReader
     private let producer: KafkaProducer
     private let doorbell: Doorbell
+    private let handoff: OutboxHandoff
     private let metrics: ServiceMetrics
     private let hooks: FaultHooks
     private let logger: Logger
     private let batchSize: Int
     private let idlePoll: Duration
+    private let handoffGrace: Duration
     private let prepared: @Sendable () async throws -> Void
     private let retention: Retention
+    /// False after a handoff send failed, until a table round finds the outbox empty.
+    private let handoffHealthy = Mutex(true)
 
-    /// How long published outbox records and inbox entries are kept.
+    /// How long inbox entries are kept (published outbox records are deleted at once).
     public struct Retention: Sendable {
-        public var publishedOutboxSeconds: Int
         public var inboxSeconds: Int
         /// How often the sweep runs.
         public var interval: Duration
 
-        public init(publishedOutboxSeconds: Int = 3600, inboxSeconds: Int = 7 * 24 * 3600, interval: Duration = .seconds(60)) {
-            self.publishedOutboxSeconds = publishedOutboxSeconds
+        public init(inboxSeconds: Int = 7 * 24 * 3600, interval: Duration = .seconds(60)) {
             self.inboxSeconds = inboxSeconds
             self.interval = interval
         }
     }
 
     public init(
-        store: Store, producer: KafkaProducer, doorbell: Doorbell, metrics: ServiceMetrics, hooks: FaultHooks = FaultHooks(),
-        logger: Logger, batchSize: Int = 500, idlePoll: Duration = .milliseconds(200), retention: Retention = Retention(),
+        store: Store, producer: KafkaProducer, doorbell: Doorbell, handoff: OutboxHandoff = OutboxHandoff(), metrics: ServiceMetrics,
+        hooks: FaultHooks = FaultHooks(), logger: Logger, batchSize: Int = 500, idlePoll: Duration = .milliseconds(200),
+        handoffGrace: Duration = .seconds(2), retention: Retention = Retention(),
         prepared: @escaping @Sendable () async throws -> Void = {}
     ) {
+        self.handoff = handoff
+        self.handoffGrace = handoffGrace
         self.retention = retention
         self.reader = OutboxReader(store: store)
         self.producer = producer
@@ -61,61 +75,112 @@ public final class OutboxRelayService: Service, Sendable {
         let doorbell = doorbell
         await withGracefulShutdownHandler {
             var nextSweep = ContinuousClock.now + retention.interval
+            var nextTableRound = ContinuousClock.now
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 if ContinuousClock.now >= nextSweep {
                     await sweep()
                     nextSweep = ContinuousClock.now + retention.interval
                 }
+                if await publishHandoff() { continue }
+                guard ContinuousClock.now >= nextTableRound else {
+                    await doorbell.wait(timeout: nextTableRound - ContinuousClock.now)
+                    continue
+                }
                 let round = await relayOnce()
                 if case .published(let n) = round, n > 0 { continue }
-                await doorbell.wait(timeout: round == .notLeader ? idlePoll * 5 : idlePoll)
+                nextTableRound = ContinuousClock.now + (round == .notLeader ? idlePoll * 5 : idlePoll)
             }
         } onGracefulShutdown: {
             doorbell.ring()
         }
         // Drain what handlers committed before they stopped.
+        _ = await publishHandoff()
         var rounds = 0
-        while rounds < 100, case .published(let n) = await relayOnce(), n > 0 { rounds += 1 }
+        while rounds < 100, case .published(let n) = await relayOnce(grace: .zero), n > 0 { rounds += 1 }
         await producer.close()
         logger.info("outbox relay stopped; producer flushed")
     }
 
-    /// Deletes published outbox records and inbox entries past their retention.
+    /// Sends what the consumer handed over, in commit order, and deletes what Kafka took.
+    /// Returns whether there was anything to send. While the handoff is paused (a send failed),
+    /// handed-over records are left to the table path.
+    func publishHandoff() async -> Bool {
+        let records = handoff.take()
+        guard !records.isEmpty else { return false }
+        defer { handoff.finished(records.map(\.seq)) }
+        guard handoffHealthy.withLock({ $0 }) else { return true }
+        let delivered: [Int64]
+        do {
+            delivered = try await send(records)
+        } catch {
+            logger.warning("outbox send failed; the table path will retry", metadata: ["records": "\(records.count)", "error": "\(error)"])
+            delivered = []
+        }
+        if delivered.count < records.count {
+            handoffHealthy.withLock { $0 = false }
+            doorbell.ring()
+        }
+        do {
+            try await reader.deletePublished(delivered)
+        } catch {
+            // Left in the table: the table path publishes them again (at-least-once).
+            logger.warning("could not delete published outbox records", metadata: ["error": "\(StoreError(error))"])
+        }
+        return true
+    }
+
+    /// Sends records and returns the seqs Kafka acknowledged; throws if the producer took none.
+    private func send(_ records: [OutboxReader.Claimed]) async throws -> [Int64] {
+        let results = try await producer.send(
+            records.map { c in
+                OutgoingMessage(
+                    topic: c.record.topic, key: c.record.key, value: c.record.envelope,
+                    headers: EnvelopeRecord.headers(type: c.record.eventType, eventID: c.record.eventID))
+            })
+        var delivered: [Int64] = []
+        var produced: [String: Int] = [:]
+        for (c, result) in zip(records, results) {
+            switch result {
+            case .success:
+                delivered.append(c.seq)
+                produced[c.record.topic, default: 0] += 1
+            case .failure(let error):
+                logger.warning("outbox record not delivered; will retry", metadata: ["event_id": "\(c.record.eventID)", "error": "\(error)"])
+            }
+        }
+        for (topic, count) in produced { metrics.produced(topic: topic, count: count) }
+        hooks.afterDelivery?(delivered.count)
+        return delivered
+    }
+
+    /// Deletes inbox entries past their retention.
     func sweep() async {
         do {
-            let outbox = try await reader.prunePublished(olderThanSeconds: retention.publishedOutboxSeconds)
             let inbox = try await reader.pruneInbox(olderThanSeconds: retention.inboxSeconds)
-            if outbox + inbox > 0 {
-                logger.info("retention sweep", metadata: ["outbox_deleted": "\(outbox)", "inbox_deleted": "\(inbox)"])
+            if inbox > 0 {
+                logger.info("retention sweep", metadata: ["inbox_deleted": "\(inbox)"])
             }
         } catch {
             logger.warning("retention sweep failed", metadata: ["error": "\(StoreError(error))"])
         }
     }
 
-    /// One relay round; errors are logged and reported as nothing published.
-    func relayOnce() async -> OutboxReader.Round {
+    /// One table round; errors are logged and reported as nothing published. Takes records
+    /// older than `grace` (the handoff's grace while it is healthy), never those the handoff
+    /// holds; a round that finds nothing to send resumes a paused handoff.
+    func relayOnce(grace: Duration? = nil) async -> OutboxReader.Round {
+        let healthy = handoffHealthy.withLock { $0 }
+        let age = grace ?? (healthy ? handoffGrace : .zero)
         do {
-            let round = try await reader.relayRound(limit: batchSize) { claimed in
-                let results = try await producer.send(
-                    claimed.map { c in
-                        OutgoingMessage(
-                            topic: c.record.topic, key: c.record.key, value: c.record.envelope,
-                            headers: EnvelopeRecord.headers(type: c.record.eventType, eventID: c.record.eventID))
-                    })
-                var delivered: [Int64] = []
-                for (c, result) in zip(claimed, results) {
-                    switch result {
-                    case .success:
-                        delivered.append(c.seq)
-                        metrics.produced(topic: c.record.topic)
-                    case .failure(let error):
-                        logger.warning("outbox record not delivered; will retry", metadata: ["event_id": "\(c.record.eventID)", "error": "\(error)"])
-                    }
-                }
-                hooks.afterDelivery?(delivered.count)
-                return delivered
+            var found = false
+            let round = try await reader.relayRound(
+                limit: batchSize, olderThanSeconds: Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18,
+                excluding: handoff.held
+            ) { claimed in
+                found = true
+                return try await send(claimed)
             }
+            if round == .published(0), !found, !healthy { handoffHealthy.withLock { $0 = true } }
             return round
         } catch {
             logger.warning("outbox relay round failed", metadata: ["error": "\(StoreError(error))"])

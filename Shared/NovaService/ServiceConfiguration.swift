@@ -21,8 +21,7 @@ public struct ServiceConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// How long to wait for Kafka and Postgres at start before giving up with an error.
     public var startupTimeoutSeconds: Int
-    /// Hours to keep published outbox records and inbox entries.
-    public var outboxRetentionHours: Int = 1
+    /// Hours to keep inbox entries (for dedupe).
     public var inboxRetentionHours: Int = 168
 
     /// The variables every service reads, with what each expects: printed after a configuration
@@ -38,7 +37,6 @@ public struct ServiceConfiguration: Sendable {
         ("NOVACRON_CONSUMER_GROUP", "Kafka consumer group (default: the service name)"),
         ("NOVACRON_SCHEMA", "Postgres schema and role stem (default: the service's own, e.g. placement)"),
         ("NOVACRON_STARTUP_TIMEOUT_SECONDS", "seconds to wait for Kafka and Postgres at start (default 15)"),
-        ("NOVACRON_OUTBOX_RETENTION_HOURS", "hours to keep published outbox records (default 1)"),
         ("NOVACRON_INBOX_RETENTION_HOURS", "hours to keep inbox entries; longer than the topics' retention (default 168)"),
     ]
 
@@ -73,14 +71,12 @@ public struct ServiceConfiguration: Sendable {
         } else {
             level = .info
         }
-        let outboxHours = try integer(environment, "NOVACRON_OUTBOX_RETENTION_HOURS", default: 1, range: 1...8760)
         let inboxHours = try integer(environment, "NOVACRON_INBOX_RETENTION_HOURS", default: 168, range: 1...87600)
         let group = environment["NOVACRON_CONSUMER_GROUP"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
         var configuration = ServiceConfiguration(
             serviceName: serviceName, kafka: kafka, postgres: postgres, postgresAdmin: admin, schema: schemaName,
             consumerGroup: group, httpHost: environment["HTTP_HOST"] ?? "0.0.0.0", httpPort: port, logLevel: level,
             startupTimeoutSeconds: timeout)
-        configuration.outboxRetentionHours = outboxHours
         configuration.inboxRetentionHours = inboxHours
         return configuration
     }

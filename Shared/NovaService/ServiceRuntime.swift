@@ -127,6 +127,7 @@ public enum ServiceRuntime {
             }
         }
         let doorbell = Doorbell()
+        let handoff = OutboxHandoff()
         let services: [any Service] = [
             store.client,
             StatusServer(
@@ -135,16 +136,15 @@ public enum ServiceRuntime {
             HealthSampler(
                 producer: producer, consumer: consumer, store: store, readiness: readiness, metrics: metrics, logger: logger),
             OutboxRelayService(
-                store: store, producer: producer, doorbell: doorbell, metrics: metrics, hooks: definition.hooks,
+                store: store, producer: producer, doorbell: doorbell, handoff: handoff, metrics: metrics, hooks: definition.hooks,
                 logger: logger,
                 retention: OutboxRelayService.Retention(
-                    publishedOutboxSeconds: configuration.outboxRetentionHours * 3600,
                     inboxSeconds: configuration.inboxRetentionHours * 3600),
                 prepared: prepare),
             EventConsumerService(
                 consumer: consumer, store: store, handler: handler,
                 deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),
-                metrics: metrics, doorbell: doorbell, producerName: definition.serviceName,
+                metrics: metrics, doorbell: doorbell, handoff: handoff, producerName: definition.serviceName,
                 hooks: definition.hooks, logger: logger, prepared: prepare),
         ]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -2,13 +2,14 @@ import Logging
 import NIOCore
 import PostgresNIO
 
-/// The store side of the outbox relay: claims the oldest unpublished records and marks them
-/// published, inside one transaction that holds the schema's relay lock.
+/// The store side of the outbox relay: claims the oldest records and, once Kafka has them,
+/// deletes them, inside one transaction that holds the schema's relay lock. The outbox holds
+/// only what is not yet published.
 ///
 /// Only one replica relays at a time (`pg_try_advisory_xact_lock`), so records of one key are
-/// never published by two replicas in parallel and out of order. Records are selected by
-/// `published_at IS NULL`, never by "seq greater than the last one seen", so a transaction that
-/// took a lower `seq` but committed later is still picked up: nothing is skipped.
+/// never published by two replicas in parallel and out of order. Records are selected by being
+/// there, never by "seq greater than the last one seen", so a transaction that took a lower
+/// `seq` but committed later is still picked up: nothing is skipped.
 public struct OutboxReader: Sendable {
     public let store: Store
 
@@ -16,10 +17,15 @@ public struct OutboxReader: Sendable {
         self.store = store
     }
 
-    /// A record claimed for publishing.
+    /// An outbox record with its place in the order.
     public struct Claimed: Sendable {
         public var seq: Int64
         public var record: OutboxRecord
+
+        public init(seq: Int64, record: OutboxRecord) {
+            self.seq = seq
+            self.record = record
+        }
     }
 
     /// Outcome of one relay round.
@@ -30,11 +36,12 @@ public struct OutboxReader: Sendable {
         case published(Int)
     }
 
-    /// Claims up to `limit` unpublished records in `seq` order and passes them to `publish`,
-    /// which returns the seqs it delivered; those are marked published and the transaction
-    /// commits. If `publish` throws, nothing is marked and the records are retried next round.
+    /// Claims up to `limit` records in `seq` order and passes them to `publish`, which returns
+    /// the seqs it delivered; those are deleted and the transaction commits. If `publish`
+    /// throws, nothing is deleted and the records are retried next round. Records younger than
+    /// `olderThanSeconds`, and those in `excluding`, are left to whoever holds them.
     public func relayRound(
-        limit: Int, publish: ([Claimed]) async throws -> [Int64]
+        limit: Int, olderThanSeconds: Double = 0, excluding: [Int64] = [], publish: ([Claimed]) async throws -> [Int64]
     ) async throws -> Round {
         let schema = store.schema
         return try await store.withTransaction { tx in
@@ -49,7 +56,8 @@ public struct OutboxReader: Sendable {
             let rows = try await tx.query(
                 """
                 SELECT seq, event_id, topic, key, event_type, envelope FROM outbox
-                WHERE published_at IS NULL ORDER BY seq LIMIT \(limit)
+                WHERE created_at <= now() - make_interval(secs => \(olderThanSeconds)) AND seq <> ALL(\(excluding))
+                ORDER BY seq LIMIT \(limit)
                 """)
             for try await (seq, eventID, topic, key, type, envelope) in rows.decode(
                 (Int64, String, String, String, String, ByteBuffer).self)
@@ -64,15 +72,22 @@ public struct OutboxReader: Sendable {
             guard !claimed.isEmpty else { return .published(0) }
             let delivered = try await publish(claimed)
             if !delivered.isEmpty {
-                try await tx.query("UPDATE outbox SET published_at = now() WHERE seq = ANY(\(delivered))")
+                try await tx.query("DELETE FROM outbox WHERE seq = ANY(\(delivered))")
             }
             return .published(delivered.count)
         }
     }
 
+    /// Deletes records the relay published from its handoff (no lock: they were never read
+    /// back, so no other round holds them).
+    public func deletePublished(_ seqs: [Int64]) async throws {
+        guard !seqs.isEmpty else { return }
+        try await store.query("DELETE FROM \(unescaped: store.schema.value).outbox WHERE seq = ANY(\(seqs))")
+    }
+
     /// Unpublished records (the outbox backlog).
     public func backlog() async throws -> Int {
-        for try await count in try await store.query("SELECT count(*) FROM \(unescaped: store.schema.value).outbox WHERE published_at IS NULL").decode(Int.self) {
+        for try await count in try await store.query("SELECT count(*) FROM \(unescaped: store.schema.value).outbox").decode(Int.self) {
             return count
         }
         return 0
@@ -85,13 +100,6 @@ public struct OutboxReader: Sendable {
     public func pruneInbox(olderThanSeconds: Int) async throws -> Int {
         try await deleted(
             "DELETE FROM \(unescaped: store.schema.value).inbox WHERE received_at < now() - make_interval(secs => \(Double(olderThanSeconds))) RETURNING 1")
-    }
-
-    /// Deletes records published more than `olderThanSeconds` ago; returns how many.
-    @discardableResult
-    public func prunePublished(olderThanSeconds: Int) async throws -> Int {
-        try await deleted(
-            "DELETE FROM \(unescaped: store.schema.value).outbox WHERE published_at < now() - make_interval(secs => \(Double(olderThanSeconds))) RETURNING 1")
     }
 
     /// Runs a `DELETE ... RETURNING 1` and counts the rows.

@@ -18,7 +18,11 @@ public final class Store: Sendable {
         self.settings = settings
         self.schema = schema
         self.logger = logger
-        self.client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
+        var configuration = settings.clientConfiguration
+        // Every connection of the pool starts in the schema, so a transaction need not set it
+        // (a round trip per transaction).
+        configuration.options.additionalStartupParameters = [("search_path", schema.value)]
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
     /// Connects once with a plain connection to fail fast with a clear message (wrong password,
@@ -40,14 +44,12 @@ public final class Store: Sendable {
         try await migrator.migrate(migrations, component: schema.value, on: client)
     }
 
-    /// Runs `body` in one transaction with `search_path` set to this schema; commits if it
-    /// returns, rolls back if it throws.
+    /// Runs `body` in one transaction (in this schema: the pool's connections start with it as
+    /// their `search_path`); commits if it returns, rolls back if it throws.
     public func withTransaction<T: Sendable>(_ body: (StoreTransaction) async throws -> T) async throws -> T {
-        let schema = schema
         let logger = logger
         return try await client.withTransaction(logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema.value)"), logger: logger)
-            return try await body(StoreTransaction(connection: connection, logger: logger))
+            try await body(StoreTransaction(connection: connection, logger: logger))
         }
     }
 
@@ -86,6 +88,17 @@ public final class Store: Sendable {
                 """,
                 "CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
             ]),
+        // The relay deletes what Kafka acknowledged instead of marking it: an update rewrote
+        // the whole row and its index entries, the costliest statement per event. The topic
+        // is the record of what was published. Event ids are fresh UUIDs, unique by making.
+        Migration(
+            version: 3, name: "outbox holds only unpublished records",
+            statements: [
+                "DELETE FROM outbox WHERE published_at IS NOT NULL",
+                "DROP INDEX outbox_unpublished",
+                "ALTER TABLE outbox DROP CONSTRAINT outbox_event_id_key",
+                "ALTER TABLE outbox DROP COLUMN published_at",
+            ]),
     ]
 }
 
@@ -121,16 +134,22 @@ public struct StoreTransaction {
     }
 
     /// Appends events to the outbox in one statement; the relay publishes them after commit,
-    /// in `seq` order.
-    public func appendOutbox(_ records: [OutboxRecord]) async throws {
-        guard !records.isEmpty else { return }
-        try await connection.query(
+    /// in `seq` order. Returns the records with the `seq` each was given.
+    @discardableResult
+    public func appendOutbox(_ records: [OutboxRecord]) async throws -> [OutboxReader.Claimed] {
+        guard !records.isEmpty else { return [] }
+        let rows = try await connection.query(
             """
             INSERT INTO outbox (event_id, topic, key, event_type, envelope)
             SELECT * FROM unnest(\(records.map(\.eventID))::text[], \(records.map(\.topic))::text[],
                                  \(records.map(\.key))::text[], \(records.map(\.eventType))::text[],
                                  \(records.map { ByteBuffer(bytes: $0.envelope) })::bytea[])
+            RETURNING seq, event_id
             """, logger: logger)
+        var seqOf: [String: Int64] = [:]
+        seqOf.reserveCapacity(records.count)
+        for try await (seq, eventID) in rows.decode((Int64, String).self) { seqOf[eventID] = seq }
+        return records.compactMap { record in seqOf[record.eventID].map { OutboxReader.Claimed(seq: $0, record: record) } }
     }
 
     /// Runs any query inside this transaction.
@@ -173,3 +192,4 @@ public struct OutboxRecord: Sendable, Hashable {
         self.envelope = envelope
     }
 }
+

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NovaService
 import NovaStore
 import PostgresNIO
 import Testing
@@ -85,7 +86,7 @@ private func withStore<T: Sendable>(
                 }
             }
             await slowInserted.wait()
-            try await store.withTransaction { tx in try await tx.appendOutbox([record("fast")]) }
+            _ = try await store.withTransaction { tx in try await tx.appendOutbox([record("fast")]) }
 
             let published = PublishedLog()
             _ = try await reader.relayRound(limit: 100) { claimed in
@@ -110,7 +111,7 @@ private func withStore<T: Sendable>(
         let name = TestEnvironment.uniqueName("leader")
         try await withStore(env, schema: name) { store in
             try await store.prepare(migrations: [])
-            try await store.withTransaction { tx in try await tx.appendOutbox([record("a")]) }
+            _ = try await store.withTransaction { tx in try await tx.appendOutbox([record("a")]) }
             let reader = OutboxReader(store: store)
             let inside = AsyncSignal()
             let release = AsyncSignal()
@@ -132,7 +133,7 @@ private func withStore<T: Sendable>(
         }
     }
 
-    /// Retention deletes only what is published (outbox) or old enough (both).
+    /// Retention deletes only inbox entries old enough; the relay deletes what it published.
     @Test func retentionPrunesOnlyWhatIsPastIt() async throws {
         let env = try TestEnvironment.current()
         let name = TestEnvironment.uniqueName("retention")
@@ -143,14 +144,57 @@ private func withStore<T: Sendable>(
                 _ = try await tx.claimInbox(eventID: "old-in", type: "t", topic: "x", partition: 0, offset: 1)
                 _ = try await tx.claimInbox(eventID: "new-in", type: "t", topic: "x", partition: 0, offset: 2)
             }
-            try await store.query("UPDATE \(unescaped: name).outbox SET published_at = now() - interval '2 hours' WHERE event_id = 'old'")
-            try await store.query("UPDATE \(unescaped: name).outbox SET published_at = now() WHERE event_id = 'recent'")
             try await store.query("UPDATE \(unescaped: name).inbox SET received_at = now() - interval '8 days' WHERE event_id = 'old-in'")
             let reader = OutboxReader(store: store)
-            #expect(try await reader.prunePublished(olderThanSeconds: 3600) == 1)
             #expect(try await reader.pruneInbox(olderThanSeconds: 7 * 24 * 3600) == 1)
-            #expect(try await reader.backlog() == 1, "the unpublished record is kept")
+            #expect(try await reader.backlog() == 3)
+            let published = try await reader.relayRound(limit: 2) { claimed in claimed.map(\.seq) }
+            #expect(published == .published(2))
+            #expect(try await reader.backlog() == 1, "only the unpublished record is left")
         }
+    }
+
+    /// The table path leaves alone what the handoff holds and what is younger than its grace;
+    /// records the handoff sent are deleted by seq.
+    @Test func tableRoundSkipsHeldAndYoungRecords() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("handoff")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            let appended = try await store.withTransaction { tx in
+                try await tx.appendOutbox([record("held"), record("old"), record("young")])
+            }
+            #expect(appended.map(\.record.eventID) == ["held", "old", "young"])
+            #expect(appended.map(\.seq) == appended.map(\.seq).sorted(), "seqs follow the append order")
+            try await store.query(
+                "UPDATE \(unescaped: name).outbox SET created_at = now() - interval '10 seconds' WHERE event_id IN ('held', 'old')")
+            let reader = OutboxReader(store: store)
+            var taken: [String] = []
+            let round = try await reader.relayRound(limit: 10, olderThanSeconds: 2, excluding: [appended[0].seq]) { claimed in
+                taken = claimed.map(\.record.eventID)
+                return claimed.map(\.seq)
+            }
+            #expect(round == .published(1))
+            #expect(taken == ["old"])
+            try await reader.deletePublished([appended[0].seq])
+            #expect(try await reader.backlog() == 1, "only the young record is left")
+        }
+    }
+
+    /// The handoff gives records back in commit order and holds them until their send is over.
+    @Test func handoffHoldsRecordsUntilTheirSendIsOver() {
+        let handoff = OutboxHandoff()
+        handoff.push([OutboxReader.Claimed(seq: 1, record: record("a")), OutboxReader.Claimed(seq: 2, record: record("b"))])
+        handoff.push([OutboxReader.Claimed(seq: 3, record: record("c"))])
+        #expect(Set(handoff.held) == [1, 2, 3])
+        let taken = handoff.take()
+        #expect(taken.map(\.seq) == [1, 2, 3])
+        #expect(handoff.isEmpty && handoff.take().isEmpty)
+        #expect(Set(handoff.held) == [1, 2, 3], "still held while being sent")
+        handoff.finished([1, 2])
+        #expect(handoff.held == [3])
+        handoff.finished([3])
+        #expect(handoff.held.isEmpty)
     }
 
     /// The inbox tells a redelivery from a new event.
