@@ -14,6 +14,8 @@ struct EndToEnd {
     let commands: Int
     /// Commands published per second; 0 for as fast as possible.
     let rate: Int
+    /// Paced commands go out in one send per slot of this many milliseconds.
+    let slotMillis: Int
     let run = "e2e-\(UUID().uuidString.prefix(6).lowercased())"
 
     var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "bench-e2e") }
@@ -24,6 +26,9 @@ struct EndToEnd {
         var p99: Double
         var placed: Int
         var failed: Int
+        /// Per second of the publishing schedule: answers, p50 and p99 (ms) of the commands
+        /// published in it. Shows whether a tail is steady or one stall.
+        var seconds: [(answers: Int, p50: Double, p99: Double)]
     }
 
     func measure() async throws -> Result {
@@ -48,27 +53,30 @@ struct EndToEnd {
         // and nothing published after this point can be missed.
         let answers = try await KafkaReader.open(configuration: kafka, topics: [TopicCatalog.vmEvents], from: .end)
         let published = PublishTimes()
-        let collector = Task { () -> (latencies: [Double], placed: Int, failed: Int, last: ContinuousClock.Instant) in
+        let started = ContinuousClock.now
+        let collector = Task { () -> (latencies: [Double], bySecond: [Int: [Double]], placed: Int, failed: Int, last: ContinuousClock.Instant) in
             var latencies: [Double] = []
+            var bySecond: [Int: [Double]] = [:]
             var placed = 0
             var failed = 0
             var last = ContinuousClock.now
             for try await record in answers where record.keyString.hasPrefix("\(run)-vm") {
                 let now = ContinuousClock.now
                 if let sent = await published.take(record.keyString) {
-                    latencies.append(Self.micros(now - sent) / 1000)
+                    let latency = Self.micros(now - sent) / 1000
+                    latencies.append(latency)
+                    bySecond[Int(Self.micros(sent - started) / 1e6), default: []].append(latency)
                     let type = record.header("novacron-type") ?? ""
                     if type.hasSuffix("VMPlaced") { placed += 1 } else { failed += 1 }
                     last = now
                 }
                 if placed + failed == commands { break }
             }
-            return (latencies, placed, failed, last)
+            return (latencies, bySecond, placed, failed, last)
         }
         FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
-        // Paced in batches of 1/200 s worth of commands, each due at its slot in the schedule.
-        let batch = rate == 0 ? 100 : max(1, rate / 200)
-        let started = ContinuousClock.now
+        // Paced in one send per slot, each due at its place in the schedule.
+        let batch = rate == 0 ? 100 : max(1, rate * slotMillis / 1000)
         var sent = 0
         var sendMillis: [Double] = []
         while sent < commands {
@@ -109,9 +117,14 @@ struct EndToEnd {
         let elapsed = Self.micros(outcome.last - started) / 1e6
         let sorted = outcome.latencies.sorted()
         guard !sorted.isEmpty else { throw BenchFailure("no answers from novacron-placement") }
+        let seconds = outcome.bySecond.keys.sorted().map { second in
+            let s = outcome.bySecond[second]!.sorted()
+            return (s.count, s[s.count / 2], s[min(s.count - 1, s.count * 99 / 100)])
+        }
         return Result(
             perSecond: Double(sorted.count) / elapsed, p50: sorted[sorted.count / 2],
-            p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], placed: outcome.placed, failed: outcome.failed)
+            p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], placed: outcome.placed, failed: outcome.failed,
+            seconds: seconds)
     }
 
     private func startService() throws -> Process {
