@@ -142,6 +142,11 @@ struct PlacementDeployment {
         let decisionsA = try await StatusProbe.find(in: a).metric("orchestration_decisions_total")
         let decisionsB = try await StatusProbe.find(in: b).metric("orchestration_decisions_total")
         #expect(decisionsA > 0 && decisionsB > 0, "both replicas decided")
+        // The allocation check above covers the give-back of a half-won claim only if a race
+        // was lost somewhere.
+        let conflictsA = try await StatusProbe.find(in: a).metric("orchestration_claim_conflicts_total")
+        let conflictsB = try await StatusProbe.find(in: b).metric("orchestration_claim_conflicts_total")
+        #expect(conflictsA + conflictsB > 0, "the replicas raced for the same hosts")
     }
 
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity

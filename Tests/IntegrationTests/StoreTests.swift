@@ -197,6 +197,21 @@ private func withStore<T: Sendable>(
         #expect(handoff.held.isEmpty)
     }
 
+    /// Postgres reads back exactly the strings `JSONText` wrote, whatever they contain.
+    @Test func jsonTextRoundTripsThroughPostgres() async throws {
+        let env = try TestEnvironment.current()
+        try await withStore(env, schema: TestEnvironment.uniqueName("json")) { store in
+            let lists: [[String]] = [[], ["web"], ["a\"b", "back\\slash", "tab\tnew\nline\u{1}", "ünïcødé 🚀", ""]]
+            for list in lists {
+                var read: [String]?
+                for try await value in try await store.query(
+                    "SELECT ARRAY(SELECT jsonb_array_elements_text(\(JSONText.array(list))::jsonb))::text[]"
+                ).decode([String].self) { read = value }
+                #expect(read == list)
+            }
+        }
+    }
+
     /// The inbox tells a redelivery from a new event.
     @Test func inboxClaimsEachEventOnce() async throws {
         let env = try TestEnvironment.current()

@@ -89,7 +89,8 @@ struct InventoryRepository {
 
     /// Claims resources on each host if its generation is still the expected one and it is
     /// ready and has room; returns the new generation of each host claimed. A host missing from
-    /// the result lost a race: the caller rolls back to its savepoint and decides again.
+    /// the result lost a race: the caller gives back the claims that did succeed (`unclaim`)
+    /// and decides again.
     func claim(_ claims: [HostClaim]) async throws -> [String: Int64] {
         let rows = try await tx.query(
             """
@@ -110,23 +111,24 @@ struct InventoryRepository {
         return claimed
     }
 
-    /// Marks the point a lost claim race rolls back to.
-    func savepoint() async throws {
-        try await tx.query("SAVEPOINT placement_claim")
-    }
-
-    func rollBackToSavepoint() async throws {
-        try await tx.query("ROLLBACK TO SAVEPOINT placement_claim")
-    }
-
     /// Returns `resources` to a host.
     func unclaim(_ resources: Resources, on hostID: String) async throws {
+        try await unclaim([HostClaim(hostID: hostID, resources: resources, expectedGeneration: 0)])
+    }
+
+    /// Returns each claim's resources to its host, in one statement (generations ignored).
+    func unclaim(_ claims: [HostClaim]) async throws {
+        guard !claims.isEmpty else { return }
         try await tx.query(
             """
-            UPDATE hosts SET alloc_cpu = alloc_cpu - \(resources.vcpuMillis), alloc_mem = alloc_mem - \(resources.memoryMiB),
-              alloc_disk = alloc_disk - \(resources.diskGiB), alloc_gpu = alloc_gpu - \(resources.gpus),
-              generation = generation + 1, version = nextval('inventory_version')
-            WHERE host_id = \(hostID)
+            UPDATE hosts h SET alloc_cpu = h.alloc_cpu - c.cpu, alloc_mem = h.alloc_mem - c.mem,
+              alloc_disk = h.alloc_disk - c.disk, alloc_gpu = h.alloc_gpu - c.gpu,
+              generation = h.generation + 1, version = nextval('inventory_version')
+            FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
+                        \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
+                        \(claims.map(\.resources.gpus))::bigint[])
+                 AS c(host_id, cpu, mem, disk, gpu)
+            WHERE h.host_id = c.host_id
             """)
     }
 
@@ -157,53 +159,49 @@ struct InventoryRepository {
             try await tx.query("SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements"))
     }
 
-    /// Records placements and returns the new version of every group they join.
+    /// Records placements and returns the new version of every group they join: one
+    /// statement inserts the rows and steps the groups' versions.
     @discardableResult
     func insert(_ records: [PlacementRecord]) async throws -> [String: Int64] {
         guard !records.isEmpty else { return [:] }
-        try await tx.query(
-            """
-            INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
-            SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event
-            FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[],
-                        \(records.map(\.resources.vcpuMillis))::bigint[], \(records.map(\.resources.memoryMiB))::bigint[],
-                        \(records.map(\.resources.diskGiB))::bigint[], \(records.map(\.resources.gpus))::bigint[],
-                        \(records.map { Self.jsonArray($0.groups) })::jsonb[],
-                        \(records.map { ByteBuffer(bytes: $0.command) })::bytea[],
-                        \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[])
-                 AS p(vm, host, cpu, mem, disk, gpu, groups, command, event)
-            """)
-        return try await bumpVersions(of: records.flatMap(\.groups))
-    }
-
-    /// Groups travel as JSON arrays: Postgres has no arrays of arrays of varying length.
-    private static func jsonArray(_ strings: [String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(strings)) ?? Data("[]".utf8), as: UTF8.self)
-    }
-
-    /// Deletes a placement and bumps the versions of the groups it was a member of.
-    func deletePlacement(of vmID: String) async throws {
-        var groups: [String] = []
-        for try await g in try await tx.query("DELETE FROM placements WHERE vm_id = \(vmID) RETURNING groups").decode([String].self) {
-            groups = g
-        }
-        try await bumpVersions(of: groups)
-    }
-
-    /// One version step per group, in sorted order (rows locked in a consistent order).
-    @discardableResult
-    private func bumpVersions(of groups: [String]) async throws -> [String: Int64] {
-        let sorted = Set(groups).sorted()
-        guard !sorted.isEmpty else { return [:] }
+        let groups = Set(records.flatMap(\.groups)).sorted()
         var versions: [String: Int64] = [:]
         let rows = try await tx.query(
             """
-            INSERT INTO group_versions (grp, version) SELECT g, 1 FROM unnest(\(sorted)::text[]) AS g ORDER BY g
-            ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
-            RETURNING grp, version
+            WITH inserted AS (
+              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
+              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event
+              FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[],
+                          \(records.map(\.resources.vcpuMillis))::bigint[], \(records.map(\.resources.memoryMiB))::bigint[],
+                          \(records.map(\.resources.diskGiB))::bigint[], \(records.map(\.resources.gpus))::bigint[],
+                          \(records.map { JSONText.array($0.groups) })::jsonb[],
+                          \(records.map { ByteBuffer(bytes: $0.command) })::bytea[],
+                          \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[])
+                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event)),
+            bumped AS (
+              INSERT INTO group_versions (grp, version) SELECT g, 1 FROM unnest(\(groups)::text[]) AS g ORDER BY g
+              ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
+              RETURNING grp, version)
+            SELECT grp, version FROM bumped
             """)
         for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
         return versions
+    }
+
+
+    /// Deletes a placement and steps the versions of the groups it was a member of, in one
+    /// statement.
+    func deletePlacement(of vmID: String) async throws {
+        try await tx.query(
+            """
+            WITH deleted AS (DELETE FROM placements WHERE vm_id = \(vmID) RETURNING groups),
+            bumped AS (
+              INSERT INTO group_versions (grp, version)
+              SELECT DISTINCT g, 1 FROM deleted, unnest(deleted.groups) AS g ORDER BY g
+              ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
+              RETURNING grp)
+            SELECT count(*) FROM bumped
+            """)
     }
 
     /// Current versions of `groups`; a group never written has none (version 0).

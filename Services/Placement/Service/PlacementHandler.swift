@@ -224,8 +224,8 @@ struct PlacementHandler: EventHandler {
     }
 
     /// Decides `pending` in order over the cache and claims every chosen host in one
-    /// statement. If another replica changed a chosen host first, the claim rolls back to its
-    /// savepoint, the cache re-syncs and the whole set is decided again. Placed VMs are
+    /// statement. If another replica changed a chosen host first, the claims that succeeded are
+    /// given back, the cache re-syncs and the whole set is decided again. Placed VMs are
     /// recorded; dry runs claim and record nothing.
     /// Each decision comes with its event's serialized bytes when it was recorded, so the
     /// answer is not serialized again.
@@ -242,10 +242,10 @@ struct PlacementHandler: EventHandler {
         for _ in 1...Self.claimAttempts {
             let (decisions, claims, journal) = await cache.decide(pending, engine: engine)
             if !claims.isEmpty {
-                try await repository.savepoint()
                 let claimed = try await repository.claim(claims)
                 guard claimed.count == claims.count else {
-                    try await repository.rollBackToSavepoint()
+                    // All or nothing: give back what this attempt did claim.
+                    try await repository.unclaim(claims.filter { claimed[$0.hostID] != nil })
                     metrics.conflicts.increment(by: Int64(claims.count - claimed.count))
                     await cache.undo(journal)
                     try await sync(repository)
