@@ -295,6 +295,24 @@ struct PlacementDeployment {
         release.commandID = "\(d.run)-rel2"
         let unknown = try #require(try await send(release, key: release.vmID).message as? Novacron_V1_PlacementFailed)
         #expect(unknown.reason == .unknownVm)
+
+        // A command repeated after its placement is gone still gets its original answer and
+        // allocates nothing: through a migration (vm1's first command) and a release (vm6's).
+        try await d.publish([(TopicCatalog.vmCommands, "\(d.run)-vm1", d.place(1))])
+        let afterMove = try #require(try await answers.answer(to: "\(d.run)-cmd1", nth: 3).message as? Novacron_V1_VMPlaced)
+        #expect(afterMove.hostID == first.hostID)
+        let six = try #require(try await send(d.place(6), key: "\(d.run)-vm6").message as? Novacron_V1_VMPlaced)
+        release.commandID = "\(d.run)-rel6"
+        release.vmID = "\(d.run)-vm6"
+        #expect(try await send(release, key: release.vmID).message is Novacron_V1_VMReleased)
+        try await d.publish([(TopicCatalog.vmCommands, "\(d.run)-vm6", d.place(6))])
+        let afterRelease = try #require(try await answers.answer(to: "\(d.run)-cmd6", nth: 2).message as? Novacron_V1_VMPlaced)
+        #expect(afterRelease.hostID == six.hostID)
+        // The same command id for another VM: the original answer, about the original VM.
+        try await d.publish([(TopicCatalog.vmCommands, "\(d.run)-vm7", d.place(7, commandID: "\(d.run)-cmd6"))])
+        let reused = try #require(try await answers.answer(to: "\(d.run)-cmd6", nth: 3).message as? Novacron_V1_VMPlaced)
+        #expect(reused.vmID == "\(d.run)-vm6")
+        #expect(try await d.allocatedCPU() == 0, "nothing allocated by a repeated command")
         #expect(service.isRunning)
     }
 }
@@ -318,10 +336,11 @@ final class AnswerBook: Sendable {
         }
     }
 
-    func answer(to commandID: String, timeout: Duration = .seconds(30)) async throws -> DecodedEvent {
+    /// The `nth` answer (1 = the first) to a command id.
+    func answer(to commandID: String, nth: Int = 1, timeout: Duration = .seconds(30)) async throws -> DecodedEvent {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let event = await book.answers[commandID] { return event }
+            if let events = await book.all[commandID], events.count >= nth { return events[nth - 1] }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestSetupError("no answer to command \(commandID) within \(timeout)")
@@ -334,6 +353,8 @@ final class AnswerBook: Sendable {
 }
 
 actor AnswerStore {
-    private(set) var answers: [String: DecodedEvent] = [:]
-    func add(_ id: String, _ event: DecodedEvent) { answers[id] = event }
+    /// Every answer per command id, in arrival order.
+    private(set) var all: [String: [DecodedEvent]] = [:]
+    var answers: [String: DecodedEvent] { all.compactMapValues(\.first) }
+    func add(_ id: String, _ event: DecodedEvent) { all[id, default: []].append(event) }
 }

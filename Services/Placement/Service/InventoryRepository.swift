@@ -19,6 +19,8 @@ struct PlacementRecord: Sendable {
     var groups: [String]
     var command: [UInt8]
     var placedEvent: [UInt8]
+    /// The place (or migrate) command that made this placement; its answer is `placedEvent`.
+    var commandID = ""
 }
 
 /// A command's answer as stored, to send again when the command is repeated.
@@ -134,29 +136,45 @@ struct InventoryRepository {
 
     /// The placements of those of `vmIDs` that are placed.
     func placements(of vmIDs: [String]) async throws -> [String: PlacementRecord] {
-        guard !vmIDs.isEmpty else { return [:] }
+        try await placements(of: vmIDs, orMadeBy: []).byVM
+    }
+
+    /// In one statement: the placements of those of `vmIDs` that are placed, and those made by
+    /// any of `commandIDs`.
+    func placements(
+        of vmIDs: [String], orMadeBy commandIDs: [String]
+    ) async throws -> (byVM: [String: PlacementRecord], byCommand: [String: PlacementRecord]) {
+        guard !vmIDs.isEmpty || !commandIDs.isEmpty else { return ([:], [:]) }
         let records = try await placementRecords(
             try await tx.query(
-                "SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements WHERE vm_id = ANY(\(vmIDs))"))
-        return Dictionary(records.map { ($0.vmID, $0) }, uniquingKeysWith: { first, _ in first })
+                """
+                SELECT \(unescaped: Self.placementColumns) FROM placements
+                WHERE vm_id = ANY(\(vmIDs)) OR (command_id <> '' AND command_id = ANY(\(commandIDs)))
+                """))
+        let wanted = Set(commandIDs)
+        return (
+            Dictionary(records.map { ($0.vmID, $0) }, uniquingKeysWith: { first, _ in first }),
+            Dictionary(records.filter { wanted.contains($0.commandID) }.map { ($0.commandID, $0) }, uniquingKeysWith: { first, _ in first })
+        )
     }
 
     func placement(of vmID: String) async throws -> PlacementRecord? {
         try await placements(of: [vmID])[vmID]
     }
 
+    private static let placementColumns = "vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id"
+
     func placements(onHost hostID: String) async throws -> [PlacementRecord] {
         try await placementRecords(
             try await tx.query(
                 """
-                SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements
-                WHERE host_id = \(hostID) ORDER BY vm_id
+                SELECT \(unescaped: Self.placementColumns) FROM placements WHERE host_id = \(hostID) ORDER BY vm_id
                 """))
     }
 
     func allPlacements() async throws -> [PlacementRecord] {
         try await placementRecords(
-            try await tx.query("SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event FROM placements"))
+            try await tx.query("SELECT \(unescaped: Self.placementColumns) FROM placements"))
     }
 
     /// Records placements and returns the new version of every group they join: one
@@ -169,15 +187,15 @@ struct InventoryRepository {
         let rows = try await tx.query(
             """
             WITH inserted AS (
-              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event)
-              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event
+              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
+              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event, cmd
               FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[],
                           \(records.map(\.resources.vcpuMillis))::bigint[], \(records.map(\.resources.memoryMiB))::bigint[],
                           \(records.map(\.resources.diskGiB))::bigint[], \(records.map(\.resources.gpus))::bigint[],
                           \(records.map { JSONText.array($0.groups) })::jsonb[],
                           \(records.map { ByteBuffer(bytes: $0.command) })::bytea[],
-                          \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[])
-                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event)),
+                          \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[], \(records.map(\.commandID))::text[])
+                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event, cmd)),
             bumped AS (
               INSERT INTO group_versions (grp, version) SELECT g, 1 FROM unnest(\(groups)::text[]) AS g ORDER BY g
               ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
@@ -298,13 +316,13 @@ struct InventoryRepository {
 
     private func placementRecords(_ rows: PostgresRowSequence) async throws -> [PlacementRecord] {
         var records: [PlacementRecord] = []
-        for try await (vm, host, cpu, mem, disk, gpu, groups, command, event) in rows.decode(
-            (String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer).self)
+        for try await (vm, host, cpu, mem, disk, gpu, groups, command, event, commandID) in rows.decode(
+            (String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer, String).self)
         {
             records.append(
                 PlacementRecord(
                     vmID: vm, hostID: host, resources: Resources(vcpuMillis: cpu, memoryMiB: mem, diskGiB: disk, gpus: gpu),
-                    groups: groups, command: Array(buffer: command), placedEvent: Array(buffer: event)))
+                    groups: groups, command: Array(buffer: command), placedEvent: Array(buffer: event), commandID: commandID))
         }
         return records
     }

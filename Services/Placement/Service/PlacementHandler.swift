@@ -120,16 +120,18 @@ struct PlacementHandler: EventHandler {
     }
 
     /// Answers consecutive place commands. Each gets, in this order: its earlier answer (same
-    /// command id), the VM's existing placement (same VM id), an invalid-request failure, or a
-    /// fresh decision. Within the run, a command repeating an earlier one's command or VM id
-    /// gets that one's answer under its own command id. Dry runs are always decided afresh and
-    /// never recorded.
+    /// command id: a stored answer, or the placement the command made), the VM's existing
+    /// placement (same VM id), an invalid-request failure, or a fresh decision. Within the run,
+    /// a command repeating an earlier one's command or VM id gets that one's answer under its
+    /// own command id. Dry runs are always decided afresh and never recorded. A fresh placement
+    /// stores no separate answer: its row is the answer.
     private func place(
         _ run: [(index: Int, command: Novacron_V1_PlaceVM)], _ repository: InventoryRepository, into answers: inout [[Emission]]
     ) async throws {
         let real = run.filter { !$0.command.dryRun }
         let prior = try await repository.commandResults(real.map(\.command.commandID).filter { !$0.isEmpty })
-        let existing = try await repository.placements(of: real.map(\.command.vmID))
+        let (existing, madeBy) = try await repository.placements(
+            of: real.map(\.command.vmID), orMadeBy: real.map(\.command.commandID).filter { !$0.isEmpty })
         var pending: [PendingPlacement] = []
         var pendingAnswer: [Int] = []
         var leaderByCommand: [String: Int] = [:]
@@ -145,6 +147,10 @@ struct PlacementHandler: EventHandler {
             }
             if let answer = prior[command.commandID] {
                 answers[index] = [try replay(answer)]
+                continue
+            }
+            if let made = madeBy[command.commandID] {
+                answers[index] = [vmEvent(made.vmID, try Novacron_V1_VMPlaced(serializedBytes: made.placedEvent))]
                 continue
             }
             if let leader = leaderByCommand[command.commandID] ?? leaderByVM[command.vmID] {
@@ -167,9 +173,11 @@ struct PlacementHandler: EventHandler {
             pending.append(PendingPlacement(request: request, command: command))
             pendingAnswer.append(index)
         }
+        var answeredByRow = Set<Int>()
         if !pending.isEmpty {
             for (decided, (index, p)) in zip(try await decideAndClaim(pending, repository), zip(pendingAnswer, pending)) {
                 answers[index] = [answer(decided.decision, for: p, payload: decided.payload)]
+                if case .placed = decided.decision, !p.command.dryRun { answeredByRow.insert(index) }
             }
         }
         let commandAt = Dictionary(uniqueKeysWithValues: run.map { ($0.index, $0.command) })
@@ -180,7 +188,7 @@ struct PlacementHandler: EventHandler {
         }
         try await repository.storeCommandResults(
             try toStore.compactMap { index -> (String, StoredAnswer)? in
-                guard let command = commandAt[index], !command.commandID.isEmpty,
+                guard !answeredByRow.contains(index), let command = commandAt[index], !command.commandID.isEmpty,
                     let answer = answers[index].first
                 else { return nil }
                 return (command.commandID, try stored(answer))
@@ -272,7 +280,7 @@ struct PlacementHandler: EventHandler {
                     placements.append(
                         PlacementRecord(
                             vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
-                            command: try p.command.serializedBytes(), placedEvent: payload))
+                            command: try p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
                 }
             }
             metrics.record(results: results, failures: failures)
@@ -314,6 +322,7 @@ struct PlacementHandler: EventHandler {
         }
         // Under the groups' lock, like placements, so a decision never misses a member leaving.
         try await repository.lock(groups: placement.groups)
+        try await keepAnswer(of: placement, repository)
         try await repository.deletePlacement(of: placement.vmID)
         try await repository.unclaim(placement.resources, on: placement.hostID)
         await cache.released(placement.vmID)
@@ -349,6 +358,7 @@ struct PlacementHandler: EventHandler {
         if !target.isEmpty, try await repository.host(target) == nil {
             return [vmEvent(placement.vmID, PlacementEvents.invalid("target host '\(target)' is not registered", commandID: commandID, vmID: placement.vmID, dryRun: false))]
         }
+        try await keepAnswer(of: placement, repository)
         try await repository.deletePlacement(of: placement.vmID)
         // The cache lets go of the VM as the database just did: otherwise the group members
         // re-read below (without it) and the decision's own release would both subtract it.
@@ -364,6 +374,15 @@ struct PlacementHandler: EventHandler {
             await cache.restored(placement)
         }
         return [answer(decision, for: move, payload: payload)]
+    }
+
+    /// Before a placement row goes, the answer it held for the command that made it moves to
+    /// command_results, so that command repeated later still gets its original answer.
+    private func keepAnswer(of placement: PlacementRecord, _ repository: InventoryRepository) async throws {
+        guard !placement.commandID.isEmpty else { return }
+        try await repository.storeCommandResults([
+            (placement.commandID, StoredAnswer(type: Novacron_V1_VMPlaced.protoMessageName, key: placement.vmID, payload: placement.placedEvent))
+        ])
     }
 
     func drain(_ command: Novacron_V1_DrainHost, _ repository: InventoryRepository) async throws -> [Emission] {

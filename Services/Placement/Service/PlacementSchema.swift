@@ -62,5 +62,14 @@ enum PlacementSchema {
         Migration(
             version: 3, name: "placements without the host foreign key",
             statements: ["ALTER TABLE placements DROP CONSTRAINT placements_host_id_fkey"]),
+        // A placement remembers the command that made it: its row already holds that command's
+        // answer, so a fresh placement needs no command_results row (one per VM placed). The
+        // answer moves to command_results when the placement goes (release, migration).
+        Migration(
+            version: 4, name: "placements know their command",
+            statements: [
+                "ALTER TABLE placements ADD COLUMN command_id text NOT NULL DEFAULT ''",
+                "CREATE INDEX placements_command ON placements (command_id) WHERE command_id <> ''",
+            ]),
     ]
 }
