@@ -39,6 +39,14 @@ struct DevBroker: ParsableCommand {
             }
             return
         }
+        // SIGTERM and SIGINT are blocked before any thread starts, so every thread (librdkafka's
+        // included) inherits the block and the signal waits for `sigwait` below. A dispatch
+        // signal source behind SIG_IGN never saw them here: every stop ended in SIGKILL.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         let cluster: MockKafkaCluster
         do {
             cluster = try MockKafkaCluster(brokers: brokers)
@@ -55,17 +63,8 @@ struct DevBroker: ParsableCommand {
                 "novacron-devbroker: \(brokers) brokers, \(TopicCatalog.all.count) topics, control port \(control.port)\n"
                     .utf8))
 
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let done = DispatchSemaphore(value: 0)
-        let sources = [SIGTERM, SIGINT].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            return source
-        }
-        done.wait()
-        _ = sources
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
         try? FileManager.default.removeItem(atPath: bootstrapFile)
         try? FileManager.default.removeItem(atPath: controlFile)
         FileHandle.standardError.write(Data("novacron-devbroker: stopped\n".utf8))
