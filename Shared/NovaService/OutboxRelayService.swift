@@ -81,14 +81,18 @@ public final class OutboxRelayService: Service, Sendable {
                     await sweep()
                     nextSweep = ContinuousClock.now + retention.interval
                 }
-                if await publishHandoff() { continue }
-                guard ContinuousClock.now >= nextTableRound else {
-                    await doorbell.wait(timeout: nextTableRound - ContinuousClock.now)
+                let wasHealthy = handoffHealthy.withLock { $0 }
+                let handed = await publishHandoff()
+                // The table round runs when due even while the handoff stays busy, at once after
+                // a failed handoff send, and again at once while it finds records.
+                if wasHealthy && !handoffHealthy.withLock({ $0 }) { nextTableRound = ContinuousClock.now }
+                if ContinuousClock.now >= nextTableRound {
+                    let round = await relayOnce()
+                    if case .published(let n) = round, n > 0 { continue }
+                    nextTableRound = ContinuousClock.now + (round == .notLeader ? idlePoll * 5 : idlePoll)
                     continue
                 }
-                let round = await relayOnce()
-                if case .published(let n) = round, n > 0 { continue }
-                nextTableRound = ContinuousClock.now + (round == .notLeader ? idlePoll * 5 : idlePoll)
+                if !handed { await doorbell.wait(timeout: nextTableRound - ContinuousClock.now) }
             }
         } onGracefulShutdown: {
             doorbell.ring()

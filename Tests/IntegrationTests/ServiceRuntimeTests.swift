@@ -166,7 +166,9 @@ import Testing
     @Test func gracefulShutdownUnderLoadLosesNothing() async throws {
         let env = try TestEnvironment.current()
         let fixture = try FixtureDeployment(env: env, name: "graceful", partitions: 3)
-        let total = 1000
+        // Several batches' worth (a batch holds up to 500), so that the stop lands under load
+        // however the records happen to be batched.
+        let total = 3000
         let first = try fixture.start("first", extra: ["FIXTURE_HANDLER_DELAY_MS": "2"])
         try await fixture.feed(0..<total, hosts: 50)
         #expect(await eventually(timeout: .seconds(60)) { ((try? await fixture.processedCount()) ?? 0) >= 200 })
