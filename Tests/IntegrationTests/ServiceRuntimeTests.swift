@@ -130,6 +130,27 @@ import Testing
         #expect(ids.count > total, "the undeleted batch went out twice (at-least-once on the wire)")
     }
 
+    /// Kafka refuses the relay's handoff sends: the records stay in the outbox, the table path
+    /// publishes them, and every event comes out, none lost and none missing by id.
+    @Test func refusedHandoffSendsFallBackToTheTablePath() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "refused", partitions: 3)
+        let total = 300
+        let child = try fixture.start("refused", extra: ["FIXTURE_HANDLER_DELAY_MS": "10"])
+        defer { Task { await child.stop() } }
+        try await StatusProbe.find(in: child).waitUntilReady()
+        try await fixture.feed(0..<total, hosts: 10)
+        // Processing takes ~3 s, so the next produce requests are the relay's; Kafka refuses
+        // three of them (TOPIC_AUTHORIZATION_FAILED).
+        try env.control.send("errors 0 3 29")
+        #expect(await eventually(timeout: .seconds(60)) { (try? await fixture.processedCount()) == total })
+        #expect(await eventually(timeout: .seconds(30)) { (try? await fixture.outboxBacklog()) == 0 })
+        let out = try await collect(env, topics: [fixture.output], count: total + 100, timeout: .seconds(10))
+        #expect(Set(out.compactMap { $0.header(OutboxRelayService.headerEventID) }).count == total)
+        #expect(child.output.contains("the table path will retry") || child.output.contains("not delivered"), "a send was refused:\n\(child.output)")
+        #expect(child.isRunning)
+    }
+
     /// Two replicas split the partitions; after one is SIGKILLed, the survivor takes its
     /// partitions and re-reads nothing that was committed.
     @Test func survivorOfAKilledReplicaReprocessesOnlyUncommittedRecords() async throws {
