@@ -115,10 +115,8 @@ struct ToolRun {
     @Test func drivesPlacementEndToEnd() async throws {
         let env = try TestEnvironment.current()
         let deployment = PlacementDeployment(env: env, name: "ctl")
-        let service = try deployment.start("placement-ctl")
+        let service = try await deployment.startConsuming("placement-ctl")[0]
         defer { Task { await service.stop() } }
-        try await StatusProbe.find(in: service).waitUntilReady()
-        try await deployment.waitUntilConsuming()
         let run = deployment.run
         func ctl(_ arguments: String...) async throws -> ToolRun {
             try await ToolRun.run("\(env.binaries)/novacronctl", arguments + ["--brokers", env.brokers], timeout: .seconds(90))

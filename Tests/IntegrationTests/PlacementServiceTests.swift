@@ -33,6 +33,30 @@ struct PlacementDeployment {
             ])
     }
 
+    /// Starts one replica per name and returns them once each is ready and the group consumes
+    /// every partition; if that fails, the replicas are stopped before the error is thrown.
+    func startConsuming(_ names: String...) async throws -> [ChildProcess] {
+        var replicas: [ChildProcess] = []
+        do {
+            for name in names { replicas.append(try start(name)) }
+            for replica in replicas { try await StatusProbe.find(in: replica).waitUntilReady() }
+            try await waitUntilConsuming()
+            return replicas
+        } catch {
+            for replica in replicas { await replica.stop() }
+            throw error
+        }
+    }
+
+    /// Registers hosts 0..<n, host i in `zone(i)`; true once placement holds all of them.
+    func register(_ n: Int, zone: (Int) -> String) async throws -> Bool {
+        try await publish((0..<n).map { i in
+            let h = host(i, zone: zone(i))
+            return (TopicCatalog.hostEvents, h.hostID, h)
+        })
+        return await waitForHosts(n)
+    }
+
     /// Returns once the group consumes every partition of novacron.vm.commands: rounds of
     /// dry-run probes (keys spread over all partitions) are sent until one is fully answered.
     /// Probes are keyed `probe-<run>-...`, outside this run's VM prefix.
@@ -108,18 +132,11 @@ struct PlacementDeployment {
         let deployment = PlacementDeployment(env: env, name: "race")
         let hosts = 25
         let room = hosts * 4
-        let a = try deployment.start("placement-a")
-        let b = try deployment.start("placement-b")
+        let replicas = try await deployment.startConsuming("placement-a", "placement-b")
+        let (a, b) = (replicas[0], replicas[1])
         defer { Task { await a.stop(); await b.stop() } }
-        try await StatusProbe.find(in: a).waitUntilReady()
-        try await StatusProbe.find(in: b).waitUntilReady()
-        try await deployment.waitUntilConsuming()
 
-        try await deployment.publish((0..<hosts).map { i in
-            let h = deployment.host(i, zone: "z\(i % 3)")
-            return (TopicCatalog.hostEvents, h.hostID, h)
-        })
-        #expect(await deployment.waitForHosts(hosts), "hosts registered")
+        #expect(try await deployment.register(hosts) { "z\($0 % 3)" }, "hosts registered")
         let total = room + 500
         try await deployment.publish((0..<total).map { i in
             let c = deployment.place(i)
@@ -155,18 +172,11 @@ struct PlacementDeployment {
     @Test func twoReplicasKeepAntiAffinityAcrossEachOther() async throws {
         let env = try TestEnvironment.current()
         let deployment = PlacementDeployment(env: env, name: "anti")
-        let a = try deployment.start("placement-a")
-        let b = try deployment.start("placement-b")
+        let replicas = try await deployment.startConsuming("placement-a", "placement-b")
+        let (a, b) = (replicas[0], replicas[1])
         defer { Task { await a.stop(); await b.stop() } }
-        try await StatusProbe.find(in: a).waitUntilReady()
-        try await StatusProbe.find(in: b).waitUntilReady()
-        try await deployment.waitUntilConsuming()
         let hosts = 10
-        try await deployment.publish((0..<hosts).map { i in
-            let h = deployment.host(i, zone: "z\(i % 3)")
-            return (TopicCatalog.hostEvents, h.hostID, h)
-        })
-        #expect(await deployment.waitForHosts(hosts))
+        #expect(try await deployment.register(hosts) { "z\($0 % 3)" })
         let group = "\(deployment.run)-db"
         let total = 40
         try await deployment.publish((0..<total).map { i in
@@ -196,12 +206,9 @@ struct PlacementDeployment {
     @Test func migrationKeepsGroupMembersTrue() async throws {
         let env = try TestEnvironment.current()
         let d = PlacementDeployment(env: env, name: "moves")
-        let service = try d.start("placement")
+        let service = try await d.startConsuming("placement")[0]
         defer { Task { await service.stop() } }
-        try await StatusProbe.find(in: service).waitUntilReady()
-        try await d.waitUntilConsuming()
-        try await d.publish((0..<3).map { i in let h = d.host(i, zone: "z1"); return (TopicCatalog.hostEvents, h.hostID, h) })
-        #expect(await d.waitForHosts(3))
+        #expect(try await d.register(3) { _ in "z1" })
         let answers = try AnswerBook(env: env, run: d.run)
         defer { answers.stop() }
         let group = "\(d.run)-g"
@@ -235,12 +242,9 @@ struct PlacementDeployment {
     @Test func commandsBehaveAsDocumented() async throws {
         let env = try TestEnvironment.current()
         let d = PlacementDeployment(env: env, name: "cmds")
-        let service = try d.start("placement")
+        let service = try await d.startConsuming("placement")[0]
         defer { Task { await service.stop() } }
-        try await StatusProbe.find(in: service).waitUntilReady()
-        try await d.waitUntilConsuming()
-        try await d.publish((0..<3).map { i in let h = d.host(i, zone: "z\(i)"); return (TopicCatalog.hostEvents, h.hostID, h) })
-        #expect(await d.waitForHosts(3))
+        #expect(try await d.register(3) { "z\($0)" })
 
         let answers = try AnswerBook(env: env, run: d.run)
         defer { answers.stop() }
