@@ -56,7 +56,11 @@ struct HostClaim: Sendable {
 /// changed the cache drops it (`rollBack()`), so the next sync reloads it from the database.
 /// Rollbacks are rare; a rejected record is rejected before it touches the cache.
 actor FleetCache {
-    private var state = State()
+    /// Every change goes through here, so `changed` cannot miss one. (A `didSet` that does not
+    /// read `oldValue` mutates in place: no copy.)
+    private var state = State() {
+        didSet { changed = true }
+    }
     /// Whether the cache changed since the current transaction began.
     private var changed = false
     private var decisions = 0
@@ -98,7 +102,6 @@ actor FleetCache {
 
     /// First load: every host and every placement (for VM group membership).
     func load(hosts: [HostRecord], placements: [PlacementRecord]) {
-        changed = true
         for record in hosts { apply(record) }
         for placement in placements {
             guard let index = state.fleet.index(of: placement.hostID) else { continue }
@@ -109,7 +112,6 @@ actor FleetCache {
 
     /// Applies host rows changed since the last sync.
     func apply(_ records: [HostRecord]) {
-        if !records.isEmpty { changed = true }
         for record in records { apply(record) }
     }
 
@@ -130,13 +132,11 @@ actor FleetCache {
 
     /// Records that the cached members of these groups match these versions.
     func noteGroupVersions(_ versions: [String: Int64]) {
-        if !versions.isEmpty { changed = true }
         for (group, version) in versions { state.groupVersions[group] = version }
     }
 
     /// Replaces the cached members of `groups` with the database's.
     func setMembers(_ members: [String: [String: Int]], of groups: [String]) {
-        changed = true
         for group in groups {
             var perHost: [Int: Int] = [:]
             for (hostID, count) in members[group] ?? [:] {
@@ -180,7 +180,6 @@ actor FleetCache {
                     claims[hostID] = HostClaim(hostID: hostID, resources: p.request.resources, expectedGeneration: generation(of: hostID))
                     order.append(hostID)
                 }
-                changed = true
                 let previous = state.fleet.release(p.request.id)
                 try? state.fleet.place(p.request.id, resources: p.request.resources, groups: p.request.groups, onHost: choice.chosen.hostIndex)
                 journal.entries.append(DecisionJournal.Entry(vmID: p.request.id, previous: previous))
@@ -209,20 +208,17 @@ actor FleetCache {
 
     /// Records the generations the database gave the claimed hosts.
     func confirm(_ generations: [String: Int64]) {
-        changed = true
         for (hostID, generation) in generations { state.generations[hostID] = generation }
     }
 
     /// Records a release.
     func released(_ vmID: String) {
-        changed = true
         state.fleet.release(vmID)
     }
 
     /// Puts back a placement whose move failed: its resources and group membership return to
     /// its host, as its database row did.
     func restored(_ record: PlacementRecord) {
-        changed = true
         guard let index = state.fleet.index(of: record.hostID) else { return }
         try? state.fleet.place(record.vmID, resources: record.resources, groups: Set(record.groups), onHost: index)
     }

@@ -183,8 +183,7 @@ struct InventoryRepository {
     func insert(_ records: [PlacementRecord]) async throws -> [String: Int64] {
         guard !records.isEmpty else { return [:] }
         let groups = Set(records.flatMap(\.groups)).sorted()
-        var versions: [String: Int64] = [:]
-        let rows = try await tx.query(
+        return try await groupVersions(in: try await tx.query(
             """
             WITH inserted AS (
               INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
@@ -201,11 +200,8 @@ struct InventoryRepository {
               ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
               RETURNING grp, version)
             SELECT grp, version FROM bumped
-            """)
-        for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
-        return versions
+            """))
     }
-
 
     /// Deletes a placement and steps the versions of the groups it was a member of, in one
     /// statement.
@@ -225,8 +221,12 @@ struct InventoryRepository {
     /// Current versions of `groups`; a group never written has none (version 0).
     func groupVersions(_ groups: [String]) async throws -> [String: Int64] {
         guard !groups.isEmpty else { return [:] }
+        return try await groupVersions(in: try await tx.query("SELECT grp, version FROM group_versions WHERE grp = ANY(\(groups))"))
+    }
+
+    /// Rows of (group, version) as a map.
+    private func groupVersions(in rows: PostgresRowSequence) async throws -> [String: Int64] {
         var versions: [String: Int64] = [:]
-        let rows = try await tx.query("SELECT grp, version FROM group_versions WHERE grp = ANY(\(groups))")
         for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
         return versions
     }

@@ -129,9 +129,9 @@ struct PlacementHandler: EventHandler {
         _ run: [(index: Int, command: Novacron_V1_PlaceVM)], _ repository: InventoryRepository, into answers: inout [[Emission]]
     ) async throws {
         let real = run.filter { !$0.command.dryRun }
-        let prior = try await repository.commandResults(real.map(\.command.commandID).filter { !$0.isEmpty })
-        let (existing, madeBy) = try await repository.placements(
-            of: real.map(\.command.vmID), orMadeBy: real.map(\.command.commandID).filter { !$0.isEmpty })
+        let commandIDs = real.map(\.command.commandID).filter { !$0.isEmpty }
+        let prior = try await repository.commandResults(commandIDs)
+        let (existing, madeBy) = try await repository.placements(of: real.map(\.command.vmID), orMadeBy: commandIDs)
         var pending: [PendingPlacement] = []
         var pendingAnswer: [Int] = []
         var leaderByCommand: [String: Int] = [:]
@@ -211,7 +211,7 @@ struct PlacementHandler: EventHandler {
     private func answer(_ decision: DecidedPlacement, for p: PendingPlacement, payload: [UInt8]? = nil) -> Emission {
         switch decision {
         case .placed(let event):
-            return Emission(topic: TopicCatalog.vmEvents, key: p.request.id, message: event, payload: payload)
+            return vmEvent(p.request.id, event, payload: payload)
         case .failed(let failure):
             return vmEvent(
                 p.request.id, PlacementEvents.failed(failure, commandID: p.command.commandID, vmID: p.request.id, dryRun: p.command.dryRun))
@@ -405,8 +405,8 @@ struct PlacementHandler: EventHandler {
         return emissions
     }
 
-    private func vmEvent(_ vmID: String, _ message: any SwiftProtobuf.Message) -> Emission {
-        Emission(topic: TopicCatalog.vmEvents, key: vmID, message: message)
+    private func vmEvent(_ vmID: String, _ message: any SwiftProtobuf.Message, payload: [UInt8]? = nil) -> Emission {
+        Emission(topic: TopicCatalog.vmEvents, key: vmID, message: message, payload: payload)
     }
 }
 
