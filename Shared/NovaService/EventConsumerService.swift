@@ -194,7 +194,7 @@ public final class EventConsumerService: Service, Sendable {
                     let id = UUID().uuidString.lowercased()
                     let envelope = EnvelopeCodec.envelope(
                         type: Swift.type(of: emission.message).protoMessageName,
-                        payload: Data(try emission.payload ?? emission.message.serializedBytes()),
+                        payload: try emission.payload.map { Data($0) } ?? emission.message.serializedData(),
                         key: emission.key, eventID: id, occurredAt: now, producer: producerName,
                         correlationID: item.event.envelope.correlationID, causationID: item.event.eventID)
                     records.append(

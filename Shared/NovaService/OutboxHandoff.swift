@@ -46,6 +46,4 @@ public final class OutboxHandoff: Sendable {
     public var held: [Int64] {
         state.withLock { state in Array(state.sending) + state.queued.map(\.seq) }
     }
-
-    public var isEmpty: Bool { state.withLock { $0.queued.isEmpty } }
 }

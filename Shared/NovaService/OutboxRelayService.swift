@@ -143,16 +143,23 @@ public final class OutboxRelayService: Service, Sendable {
             })
         var delivered: [Int64] = []
         var produced: [String: Int] = [:]
+        var refused: [(eventID: String, error: KafkaError)] = []
         for (c, result) in zip(records, results) {
             switch result {
             case .success:
                 delivered.append(c.seq)
                 produced[c.record.topic, default: 0] += 1
             case .failure(let error):
-                logger.warning("outbox record not delivered; will retry", metadata: ["event_id": "\(c.record.eventID)", "error": "\(error)"])
+                refused.append((c.record.eventID, error))
             }
         }
         for (topic, count) in produced { metrics.produced(topic: topic, count: count) }
+        // One line per send, not per record: a refused send of 500 records is one event.
+        if let first = refused.first {
+            logger.warning(
+                "outbox records not delivered; will retry",
+                metadata: ["records": "\(refused.count)", "first_event_id": "\(first.eventID)", "error": "\(first.error)"])
+        }
         hooks.afterDelivery?(delivered.count)
         return delivered
     }

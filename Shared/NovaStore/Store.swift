@@ -192,4 +192,3 @@ public struct OutboxRecord: Sendable, Hashable {
         self.envelope = envelope
     }
 }
-
