@@ -140,7 +140,9 @@ struct InventoryRepository {
     }
 
     /// In one statement: the placements of those of `vmIDs` that are placed, and those made by
-    /// any of `commandIDs`.
+    /// any of `commandIDs`. One index probe per id (`OFFSET 0` keeps each probe a nested
+    /// loop): with `= ANY` and no statistics yet, as in a table filling fast, the planner
+    /// guessed a large share of the table would match and scanned all of it.
     func placements(
         of vmIDs: [String], orMadeBy commandIDs: [String]
     ) async throws -> (byVM: [String: PlacementRecord], byCommand: [String: PlacementRecord]) {
@@ -148,8 +150,12 @@ struct InventoryRepository {
         let records = try await placementRecords(
             try await tx.query(
                 """
-                SELECT \(unescaped: Self.placementColumns) FROM placements
-                WHERE vm_id = ANY(\(vmIDs)) OR (command_id <> '' AND command_id = ANY(\(commandIDs)))
+                SELECT p.* FROM unnest(\(vmIDs)::text[]) AS v(id),
+                  LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements WHERE vm_id = v.id OFFSET 0) p
+                UNION ALL
+                SELECT p.* FROM unnest(\(commandIDs)::text[]) AS c(id),
+                  LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements
+                           WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
                 """))
         let wanted = Set(commandIDs)
         return (
