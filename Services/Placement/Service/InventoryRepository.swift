@@ -23,6 +23,15 @@ struct PlacementRecord: Sendable {
     var commandID = ""
 }
 
+/// What a batch of commands finds already done.
+struct PriorWork: Sendable {
+    /// Stored answers, by command id.
+    var answers: [String: StoredAnswer] = [:]
+    var placementsByVM: [String: PlacementRecord] = [:]
+    /// Placements by the id of the command that made them.
+    var placementsByCommand: [String: PlacementRecord] = [:]
+}
+
 /// A command's answer as stored, to send again when the command is repeated.
 struct StoredAnswer: Sendable {
     var type: String
@@ -90,27 +99,56 @@ struct InventoryRepository {
     }
 
     /// Claims resources on each host if its generation is still the expected one and it is
-    /// ready and has room; returns the new generation of each host claimed. A host missing from
-    /// the result lost a race: the caller gives back the claims that did succeed (`unclaim`)
-    /// and decides again.
-    func claim(_ claims: [HostClaim]) async throws -> [String: Int64] {
+    /// ready and has room, and only if every claim succeeds, records `placements` and steps the
+    /// versions of the groups they join: one statement. Returns the new generation of each
+    /// host claimed and, when all were, the groups' new versions. A host missing from
+    /// `claimed` lost a race: nothing was recorded, and the caller gives back the claims that
+    /// did succeed (`unclaim`) and decides again.
+    func claim(
+        _ claims: [HostClaim], recording placements: [PlacementRecord]
+    ) async throws -> (claimed: [String: Int64], groupVersions: [String: Int64]) {
+        let groups = Set(placements.flatMap(\.groups)).sorted()
         let rows = try await tx.query(
             """
-            UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
-              alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
-              generation = h.generation + 1, version = nextval('inventory_version')
-            FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
-                        \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
-                        \(claims.map(\.resources.gpus))::bigint[], \(claims.map(\.expectedGeneration))::bigint[])
-                 AS c(host_id, cpu, mem, disk, gpu, generation)
-            WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
-              AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
-              AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
-            RETURNING h.host_id, h.generation
+            WITH claimed AS (
+              UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
+                alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
+                generation = h.generation + 1, version = nextval('inventory_version')
+              FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
+                          \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
+                          \(claims.map(\.resources.gpus))::bigint[], \(claims.map(\.expectedGeneration))::bigint[])
+                   AS c(host_id, cpu, mem, disk, gpu, generation)
+              WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
+                AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
+                AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
+              RETURNING h.host_id, h.generation),
+            won AS (SELECT count(*) = \(claims.count) AS every_claim FROM claimed),
+            inserted AS (
+              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
+              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event, cmd
+              FROM unnest(\(placements.map(\.vmID))::text[], \(placements.map(\.hostID))::text[],
+                          \(placements.map(\.resources.vcpuMillis))::bigint[], \(placements.map(\.resources.memoryMiB))::bigint[],
+                          \(placements.map(\.resources.diskGiB))::bigint[], \(placements.map(\.resources.gpus))::bigint[],
+                          \(placements.map { JSONText.array($0.groups) })::jsonb[],
+                          \(placements.map { ByteBuffer(bytes: $0.command) })::bytea[],
+                          \(placements.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[], \(placements.map(\.commandID))::text[])
+                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event, cmd)
+              WHERE (SELECT every_claim FROM won)),
+            bumped AS (
+              INSERT INTO group_versions (grp, version)
+              SELECT g, 1 FROM unnest(\(groups)::text[]) AS g WHERE (SELECT every_claim FROM won) ORDER BY g
+              ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
+              RETURNING grp, version)
+            SELECT true, host_id, generation FROM claimed
+            UNION ALL
+            SELECT false, grp, version FROM bumped
             """)
         var claimed: [String: Int64] = [:]
-        for try await (hostID, generation) in rows.decode((String, Int64).self) { claimed[hostID] = generation }
-        return claimed
+        var versions: [String: Int64] = [:]
+        for try await (isHost, id, number) in rows.decode((Bool, String, Int64).self) {
+            if isHost { claimed[id] = number } else { versions[id] = number }
+        }
+        return (claimed, versions)
     }
 
     /// Returns `resources` to a host.
@@ -136,36 +174,72 @@ struct InventoryRepository {
 
     /// The placements of those of `vmIDs` that are placed.
     func placements(of vmIDs: [String]) async throws -> [String: PlacementRecord] {
-        try await placements(of: vmIDs, orMadeBy: []).byVM
-    }
-
-    /// In one statement: the placements of those of `vmIDs` that are placed, and those made by
-    /// any of `commandIDs`. One index probe per id (`OFFSET 0` keeps each probe a nested
-    /// loop): with `= ANY` and no statistics yet, as in a table filling fast, the planner
-    /// guessed a large share of the table would match and scanned all of it.
-    func placements(
-        of vmIDs: [String], orMadeBy commandIDs: [String]
-    ) async throws -> (byVM: [String: PlacementRecord], byCommand: [String: PlacementRecord]) {
-        guard !vmIDs.isEmpty || !commandIDs.isEmpty else { return ([:], [:]) }
-        let records = try await placementRecords(
-            try await tx.query(
-                """
-                SELECT p.* FROM unnest(\(vmIDs)::text[]) AS v(id),
-                  LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements WHERE vm_id = v.id OFFSET 0) p
-                UNION ALL
-                SELECT p.* FROM unnest(\(commandIDs)::text[]) AS c(id),
-                  LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements
-                           WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
-                """))
-        let wanted = Set(commandIDs)
-        return (
-            Dictionary(records.map { ($0.vmID, $0) }, uniquingKeysWith: { first, _ in first }),
-            Dictionary(records.filter { wanted.contains($0.commandID) }.map { ($0.commandID, $0) }, uniquingKeysWith: { first, _ in first })
-        )
+        try await lookUp(vms: vmIDs, commands: []).placementsByVM
     }
 
     func placement(of vmID: String) async throws -> PlacementRecord? {
         try await placements(of: [vmID])[vmID]
+    }
+
+    /// Stored answers of those of `commandIDs` that were answered before.
+    func commandResults(_ commandIDs: [String]) async throws -> [String: StoredAnswer] {
+        try await lookUp(vms: [], commands: commandIDs).answers
+    }
+
+    /// In one statement: takes the locks of `groups` (as `lock(groups:)` does), and reads the
+    /// stored answers of `commands`, the placements of those of `vms` that are placed and the
+    /// placements made by any of `commands`.
+    ///
+    /// Every read is one index probe per id (`OFFSET 0` keeps each probe a nested loop): with
+    /// `= ANY` and no statistics yet, as in a table filling fast, the planner guessed a large
+    /// share of the table would match and scanned all of it. The reads see the database as of
+    /// the statement's start, before the locks were granted; none of them needs more (a VM
+    /// placed meanwhile by another replica fails the insert on its primary key).
+    /// All rows share the placement's shape: a stored answer fills `vm_id` with its key,
+    /// `host_id` with its message type and `placed_event` with its payload.
+    func lookUp(vms: [String], commands: [String], lockingGroups groups: [String] = []) async throws -> PriorWork {
+        var prior = PriorWork()
+        guard !vms.isEmpty || !commands.isEmpty || !groups.isEmpty else { return prior }
+        let rows = try await tx.query(
+            """
+            WITH locked AS (
+              SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+              FROM (SELECT k FROM unnest(\(Self.lockKeys(groups))::text[]) AS k ORDER BY k) AS ordered)
+            SELECT 'lock', '', '', 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea, ''::bytea, ''
+            FROM locked
+            UNION ALL
+            SELECT 'answer', r.* FROM unnest(\(commands)::text[]) AS c(id),
+              LATERAL (SELECT key, message_type, 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea,
+                              payload, command_id
+                       FROM command_results WHERE command_id = c.id OFFSET 0) r
+            UNION ALL
+            SELECT 'placement', p.* FROM unnest(\(vms)::text[]) AS v(id),
+              LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements WHERE vm_id = v.id OFFSET 0) p
+            UNION ALL
+            SELECT 'placement', p.* FROM unnest(\(commands)::text[]) AS c(id),
+              LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements
+                       WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
+            """)
+        let wanted = Set(commands)
+        for try await (kind, vm, host, cpu, mem, disk, gpu, groups, command, event, commandID) in rows.decode(
+            (String, String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer, String).self)
+        {
+            switch kind {
+            case "answer":
+                prior.answers[commandID] = StoredAnswer(type: host, key: vm, payload: Array(buffer: event))
+            case "placement":
+                let record = PlacementRecord(
+                    vmID: vm, hostID: host, resources: Resources(vcpuMillis: cpu, memoryMiB: mem, diskGiB: disk, gpus: gpu),
+                    groups: groups, command: Array(buffer: command), placedEvent: Array(buffer: event), commandID: commandID)
+                if prior.placementsByVM[vm] == nil { prior.placementsByVM[vm] = record }
+                if wanted.contains(commandID), prior.placementsByCommand[commandID] == nil {
+                    prior.placementsByCommand[commandID] = record
+                }
+            default:
+                continue
+            }
+        }
+        return prior
     }
 
     private static let placementColumns = "vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id"
@@ -183,30 +257,11 @@ struct InventoryRepository {
             try await tx.query("SELECT \(unescaped: Self.placementColumns) FROM placements"))
     }
 
-    /// Records placements and returns the new version of every group they join: one
-    /// statement inserts the rows and steps the groups' versions.
+    /// Records placements and returns the new version of every group they join.
     @discardableResult
     func insert(_ records: [PlacementRecord]) async throws -> [String: Int64] {
         guard !records.isEmpty else { return [:] }
-        let groups = Set(records.flatMap(\.groups)).sorted()
-        return try await groupVersions(in: try await tx.query(
-            """
-            WITH inserted AS (
-              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
-              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event, cmd
-              FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[],
-                          \(records.map(\.resources.vcpuMillis))::bigint[], \(records.map(\.resources.memoryMiB))::bigint[],
-                          \(records.map(\.resources.diskGiB))::bigint[], \(records.map(\.resources.gpus))::bigint[],
-                          \(records.map { JSONText.array($0.groups) })::jsonb[],
-                          \(records.map { ByteBuffer(bytes: $0.command) })::bytea[],
-                          \(records.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[], \(records.map(\.commandID))::text[])
-                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event, cmd)),
-            bumped AS (
-              INSERT INTO group_versions (grp, version) SELECT g, 1 FROM unnest(\(groups)::text[]) AS g ORDER BY g
-              ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
-              RETURNING grp, version)
-            SELECT grp, version FROM bumped
-            """))
+        return try await claim([], recording: records).groupVersions
     }
 
     /// Deletes a placement and steps the versions of the groups it was a member of, in one
@@ -257,24 +312,15 @@ struct InventoryRepository {
     func lock(groups: [String]) async throws {
         guard !groups.isEmpty else { return }
         // One statement for all groups, taken in sorted order so replicas never deadlock.
-        let keys = Set(groups).sorted().map { "placement-group:" + $0 }
         try await tx.query(
             """
             SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
-            FROM (SELECT k FROM unnest(\(keys)::text[]) AS k ORDER BY k) AS ordered
+            FROM (SELECT k FROM unnest(\(Self.lockKeys(groups))::text[]) AS k ORDER BY k) AS ordered
             """)
     }
 
-    /// Stored answers of those of `commandIDs` that were answered before.
-    func commandResults(_ commandIDs: [String]) async throws -> [String: StoredAnswer] {
-        guard !commandIDs.isEmpty else { return [:] }
-        let rows = try await tx.query(
-            "SELECT command_id, message_type, key, payload FROM command_results WHERE command_id = ANY(\(commandIDs))")
-        var answers: [String: StoredAnswer] = [:]
-        for try await (id, type, key, payload) in rows.decode((String, String, String, ByteBuffer).self) {
-            answers[id] = StoredAnswer(type: type, key: key, payload: Array(buffer: payload))
-        }
-        return answers
+    private static func lockKeys(_ groups: [String]) -> [String] {
+        Set(groups).sorted().map { "placement-group:" + $0 }
     }
 
     func storeCommandResults(_ answers: [(commandID: String, answer: StoredAnswer)]) async throws {

@@ -128,28 +128,32 @@ struct PlacementHandler: EventHandler {
     private func place(
         _ run: [(index: Int, command: Novacron_V1_PlaceVM)], _ repository: InventoryRepository, into answers: inout [[Emission]]
     ) async throws {
+        let requests = run.map { entry in Result { () throws(ValidationError) in try VMRequest(entry.command) } }
+        var groups = Set<String>()
+        for case .success(let request) in requests { groups.formUnion(Self.groups(of: request)) }
         let real = run.filter { !$0.command.dryRun }
         let commandIDs = real.map(\.command.commandID).filter { !$0.isEmpty }
-        let prior = try await repository.commandResults(commandIDs)
-        let (existing, madeBy) = try await repository.placements(of: real.map(\.command.vmID), orMadeBy: commandIDs)
+        // The groups' locks come with the lookup; a repeated command's groups are locked too,
+        // which costs nothing but a little waiting.
+        let prior = try await repository.lookUp(vms: real.map(\.command.vmID), commands: commandIDs, lockingGroups: groups.sorted())
         var pending: [PendingPlacement] = []
         var pendingAnswer: [Int] = []
         var leaderByCommand: [String: Int] = [:]
         var leaderByVM: [String: Int] = [:]
         var followers: [(index: Int, leader: Int)] = []
         var toStore: [Int] = []
-        for (index, command) in run {
+        for ((index, command), parsed) in zip(run, requests) {
             if command.dryRun {
-                guard let request = validated(command, into: &answers[index]) else { continue }
+                guard let request = validated(parsed, command, into: &answers[index]) else { continue }
                 pending.append(PendingPlacement(request: request, command: command))
                 pendingAnswer.append(index)
                 continue
             }
-            if let answer = prior[command.commandID] {
+            if let answer = prior.answers[command.commandID] {
                 answers[index] = [try replay(answer)]
                 continue
             }
-            if let made = madeBy[command.commandID] {
+            if let made = prior.placementsByCommand[command.commandID] {
                 answers[index] = [vmEvent(made.vmID, try Novacron_V1_VMPlaced(serializedBytes: made.placedEvent))]
                 continue
             }
@@ -161,7 +165,7 @@ struct PlacementHandler: EventHandler {
             if !command.commandID.isEmpty { leaderByCommand[command.commandID] = index }
             leaderByVM[command.vmID] = index
             toStore.append(index)
-            if let placement = existing[command.vmID] {
+            if let placement = prior.placementsByVM[command.vmID] {
                 // The VM already has a host: the original decision under this command's id,
                 // so its sender can match it; nothing is allocated.
                 var original = try Novacron_V1_VMPlaced(serializedBytes: placement.placedEvent)
@@ -169,7 +173,7 @@ struct PlacementHandler: EventHandler {
                 answers[index] = [vmEvent(command.vmID, original)]
                 continue
             }
-            guard let request = validated(command, into: &answers[index]) else { continue }
+            guard let request = validated(parsed, command, into: &answers[index]) else { continue }
             pending.append(PendingPlacement(request: request, command: command))
             pendingAnswer.append(index)
         }
@@ -196,10 +200,13 @@ struct PlacementHandler: EventHandler {
     }
 
     /// The request of a place command, or nil after answering it with `INVALID_REQUEST`.
-    private func validated(_ command: Novacron_V1_PlaceVM, into answer: inout [Emission]) -> VMRequest? {
-        do {
-            return try VMRequest(command)
-        } catch {
+    private func validated(
+        _ parsed: Result<VMRequest, ValidationError>, _ command: Novacron_V1_PlaceVM, into answer: inout [Emission]
+    ) -> VMRequest? {
+        switch parsed {
+        case .success(let request):
+            return request
+        case .failure(let error):
             metrics.decision("invalid")
             metrics.failure("INVALID_REQUEST")
             answer = [vmEvent(command.vmID, PlacementEvents.invalid(error.description, commandID: command.commandID, vmID: command.vmID, dryRun: command.dryRun))]
@@ -231,26 +238,41 @@ struct PlacementHandler: EventHandler {
         }
     }
 
-    /// Decides `pending` in order over the cache and claims every chosen host in one
-    /// statement. If another replica changed a chosen host first, the claims that succeeded are
-    /// given back, the cache re-syncs and the whole set is decided again. Placed VMs are
-    /// recorded; dry runs claim and record nothing.
-    /// Each decision comes with its event's serialized bytes when it was recorded, so the
-    /// answer is not serialized again.
+    /// The VM groups a request's rules read or its placement joins.
+    private static func groups(of request: VMRequest) -> Set<String> {
+        var groups = Set(request.groups)
+        groups.formUnion(request.constraints.affinity.map(\.group))
+        groups.formUnion(request.constraints.spread.map(\.group))
+        return groups
+    }
+
+    /// Decides `pending` in order over the cache, then claims every chosen host and records
+    /// the placements in one statement. If another replica changed a chosen host first, the
+    /// claims that succeeded are given back, the cache re-syncs and the whole set is decided
+    /// again. Dry runs claim and record nothing. The caller holds the locks of the requests'
+    /// groups. Each decision comes with its event's serialized bytes when it was recorded, so
+    /// the answer is not serialized again.
     private func decideAndClaim(
         _ pending: [PendingPlacement], _ repository: InventoryRepository
     ) async throws -> [(decision: DecidedPlacement, payload: [UInt8]?)] {
         var groups = Set<String>()
-        for p in pending {
-            groups.formUnion(p.request.constraints.affinity.map(\.group))
-            groups.formUnion(p.request.constraints.spread.map(\.group))
-            groups.formUnion(p.request.groups)
-        }
-        try await prepare(groups.sorted(), repository)
+        for p in pending { groups.formUnion(Self.groups(of: p.request)) }
+        try await catchUp(groups.sorted(), repository)
         for _ in 1...Self.claimAttempts {
             let (decisions, claims, journal) = await cache.decide(pending, engine: engine)
+            var placements: [PlacementRecord] = []
+            var payloads = [[UInt8]?](repeating: nil, count: decisions.count)
+            for (i, (decision, p)) in zip(decisions, pending).enumerated() {
+                guard case .placed(let event) = decision, !p.command.dryRun else { continue }
+                let payload: [UInt8] = try event.serializedBytes()
+                payloads[i] = payload
+                placements.append(
+                    PlacementRecord(
+                        vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
+                        command: try p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
+            }
             if !claims.isEmpty {
-                let claimed = try await repository.claim(claims)
+                let (claimed, versions) = try await repository.claim(claims, recording: placements)
                 guard claimed.count == claims.count else {
                     // All or nothing: give back what this attempt did claim.
                     try await repository.unclaim(claims.filter { claimed[$0.hostID] != nil })
@@ -260,42 +282,38 @@ struct PlacementHandler: EventHandler {
                     continue
                 }
                 await cache.confirm(claimed)
+                // The groups are locked, so these versions follow the cache's own view.
+                await cache.noteGroupVersions(versions)
             }
-            var placements: [PlacementRecord] = []
-            var payloads = [[UInt8]?](repeating: nil, count: decisions.count)
-            var results: [String: Int] = [:]
-            var failures: [String: Int] = [:]
-            for (i, (decision, p)) in zip(decisions, pending).enumerated() {
-                metrics.duration.record(.microseconds(decision.micros))
-                switch decision {
-                case .failed(let failure):
-                    results[p.command.dryRun ? "dry_run_failed" : "failed", default: 0] += 1
-                    failures["\(failure.reason)", default: 0] += 1
-                case .placed where p.command.dryRun:
-                    results["dry_run", default: 0] += 1
-                case .placed(let event):
-                    results["placed", default: 0] += 1
-                    let payload: [UInt8] = try event.serializedBytes()
-                    payloads[i] = payload
-                    placements.append(
-                        PlacementRecord(
-                            vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
-                            command: try p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
-                }
-            }
-            metrics.record(results: results, failures: failures)
-            // The groups are locked, so these versions follow the cache's own view.
-            await cache.noteGroupVersions(try await repository.insert(placements))
+            record(decisions, for: pending)
             return Array(zip(decisions, payloads))
         }
         throw PlacementContention(vms: pending.count, attempts: Self.claimAttempts)
     }
 
-    /// Serialises decisions touching the same VM groups, syncs the cache with the database and
-    /// re-reads the members of those groups another writer changed since this replica last saw
-    /// them (by group version), so that group rules hold across replicas.
-    private func prepare(_ groups: [String], _ repository: InventoryRepository) async throws {
-        try await repository.lock(groups: groups)
+    private func record(_ decisions: [DecidedPlacement], for pending: [PendingPlacement]) {
+        var results: [String: Int] = [:]
+        var failures: [String: Int] = [:]
+        for (decision, p) in zip(decisions, pending) {
+            metrics.duration.record(.microseconds(decision.micros))
+            switch decision {
+            case .failed(let failure):
+                results[p.command.dryRun ? "dry_run_failed" : "failed", default: 0] += 1
+                failures["\(failure.reason)", default: 0] += 1
+            case .placed where p.command.dryRun:
+                results["dry_run", default: 0] += 1
+            case .placed:
+                results["placed", default: 0] += 1
+            }
+        }
+        metrics.record(results: results, failures: failures)
+    }
+
+    /// Syncs the cache with the database and re-reads the members of those of `groups` another
+    /// writer changed since this replica last saw them (by group version), so that group rules
+    /// hold across replicas. The caller holds the groups' locks, so what it reads stays true
+    /// until commit.
+    private func catchUp(_ groups: [String], _ repository: InventoryRepository) async throws {
         try await sync(repository)
         guard !groups.isEmpty else { return }
         let current = try await repository.groupVersions(groups)
@@ -366,6 +384,7 @@ struct PlacementHandler: EventHandler {
         let move = PendingPlacement(
             request: request, command: original, excluding: placement.hostID, only: target.isEmpty ? nil : target,
             previousHost: placement.hostID)
+        try await repository.lock(groups: Self.groups(of: request).sorted())
         let (decision, payload) = try await decideAndClaim([move], repository)[0]
         if case .placed = decision {
             try await repository.unclaim(placement.resources, on: placement.hostID)
