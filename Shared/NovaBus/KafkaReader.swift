@@ -28,7 +28,7 @@ public final class KafkaReader: Sendable, AsyncSequence {
         ("enable.auto.offset.store", "false"),
         ("enable.partition.eof", "false"),
         // See KafkaConsumer.defaultProperties: the mock cluster holds empty fetches this long.
-        ("fetch.wait.max.ms", "10"),
+        ("fetch.wait.max.ms", "5"),
     ]
 
     public let topics: [String]
