@@ -87,9 +87,10 @@ let package = Package(
         .executableTarget(
             name: "BenchPlacement",
             dependencies: [
-                "PlacementCore", "NovaCore", "NovaBus", "NovaProto",
+                "PlacementCore", "NovaCore", "NovaBus", "NovaProto", "NovaStore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Placement/Bench"),
         // The operator CLI: its option grammar and event filters (pure), and the executable.

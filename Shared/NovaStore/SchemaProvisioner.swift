@@ -54,6 +54,29 @@ public struct SchemaProvisioner: Sendable {
             throw StoreError(error, connectingTo: admin)
         }
     }
+
+    /// Drops `schema` with everything in it, and its role: for benches and tests that made
+    /// their own, so old ones do not pile up (every table left behind is one more for
+    /// autovacuum to visit). The role's sessions must have ended.
+    public func drop(schema: SchemaName) async throws(StoreError) {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try admin.connectionConfiguration(), id: 1, logger: logger)
+            defer { Task { try? await connection.close() } }
+            let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(schema.role)", logger: logger)
+            var found = false
+            for try await _ in exists { found = true }
+            if found {
+                // DROP OWNED takes the schema and its objects, and the role's grants with them.
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(schema.role) CASCADE"), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE \(schema.role)"), logger: logger)
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema.value) CASCADE"), logger: logger)
+            logger.info("dropped schema \(schema) and role \(schema.role)")
+        } catch {
+            throw StoreError(error, connectingTo: admin)
+        }
+    }
 }
 
 extension SchemaName {

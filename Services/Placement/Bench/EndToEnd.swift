@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import NovaBus
 import NovaCore
 import NovaProto
+import NovaStore
 import SwiftProtobuf
 
 /// End to end through the dev broker and Postgres: a `novacron-placement` child process, place
@@ -31,7 +33,30 @@ struct EndToEnd {
         var seconds: [(answers: Int, p50: Double, p99: Double)]
     }
 
+    /// Runs the measurement, then drops the run's schema and role whatever happened.
     func measure() async throws -> Result {
+        let outcome: Swift.Result<Result, any Error>
+        do { outcome = .success(try await measureWithService()) } catch { outcome = .failure(error) }
+        await dropSchema()
+        return try outcome.get()
+    }
+
+    private var schema: String { run.replacingOccurrences(of: "-", with: "_") }
+
+    /// Every run leaves 20,000+ rows behind; dropped, they are not autovacuum's work in the
+    /// next run.
+    private func dropSchema() async {
+        do {
+            var logger = Logger(label: "bench")
+            logger.logLevel = .warning
+            try await SchemaProvisioner(admin: try PostgresSettings(url: adminURL), logger: logger).drop(schema: try SchemaName(schema))
+            FileHandle.standardError.write(Data("  e2e: dropped schema \(schema) and its role\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("  e2e: could not drop schema \(schema): \(error)\n".utf8))
+        }
+    }
+
+    private func measureWithService() async throws -> Result {
         let service = try startService()
         defer { service.terminate(); service.waitUntilExit() }
         let producer = try KafkaProducer(configuration: kafka)
@@ -75,35 +100,34 @@ struct EndToEnd {
             return (latencies, bySecond, placed, failed, last)
         }
         FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
-        // Paced in one send per slot, each due at its place in the schedule.
+        // Paced in one send per slot, each due at its place in the schedule. Open loop: a send
+        // does not wait for the one before it to be acknowledged, so a slow broker shows as
+        // latency, not as a lower offered rate.
         let batch = rate == 0 ? 100 : max(1, rate * slotMillis / 1000)
-        var sent = 0
-        var sendMillis: [Double] = []
-        while sent < commands {
-            if rate > 0 {
-                try await Task.sleep(until: started + .microseconds(Int64(sent) * 1_000_000 / Int64(rate)), clock: .continuous)
-            }
-            let n = min(batch, commands - sent)
-            let messages = try (sent..<sent + n).map { i -> OutgoingMessage in
-                var c = Novacron_V1_PlaceVM()
-                c.vmID = "\(run)-vm\(i)"
-                c.commandID = "\(run)-c\(i)"
-                c.resources = Resources(vcpuMillis: 1000, memoryMiB: 2048, diskGiB: 10).proto
-                if i % 3 == 0 {
-                    var spread = Novacron_V1_SpreadRule()
-                    spread.vmGroup = "g\(i % 50)"
-                    spread.scope = .zone
-                    spread.maxSkew = 2
-                    c.constraints.spread = [spread]
-                    c.groups = ["g\(i % 50)"]
+        let sendMillis = try await withThrowingTaskGroup(of: Double.self) { group in
+            var sent = 0
+            while sent < commands {
+                if rate > 0 {
+                    try await Task.sleep(until: started + .microseconds(Int64(sent) * 1_000_000 / Int64(rate)), clock: .continuous)
                 }
-                return try envelope(c, key: c.vmID, topic: TopicCatalog.vmCommands)
+                let messages = try (sent..<min(sent + batch, commands)).map(placeCommand)
+                let now = ContinuousClock.now
+                await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now)
+                if rate == 0 {
+                    try await producer.sendAll(messages)
+                    let millis = Self.micros(ContinuousClock.now - now) / 1000
+                    group.addTask { millis }
+                } else {
+                    group.addTask {
+                        try await producer.sendAll(messages)
+                        return Self.micros(ContinuousClock.now - now) / 1000
+                    }
+                }
+                sent += messages.count
             }
-            let now = ContinuousClock.now
-            await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now)
-            try await producer.sendAll(messages)
-            sendMillis.append(Self.micros(ContinuousClock.now - now) / 1000)
-            sent += n
+            var millis: [Double] = []
+            for try await m in group { millis.append(m) }
+            return millis
         }
         let timeout = Task {
             try await Task.sleep(for: .seconds(300))
@@ -127,12 +151,28 @@ struct EndToEnd {
             seconds: seconds)
     }
 
+    /// The `i`th place command of the run; a third of them spread over a VM group.
+    private func placeCommand(_ i: Int) throws -> OutgoingMessage {
+        var c = Novacron_V1_PlaceVM()
+        c.vmID = "\(run)-vm\(i)"
+        c.commandID = "\(run)-c\(i)"
+        c.resources = Resources(vcpuMillis: 1000, memoryMiB: 2048, diskGiB: 10).proto
+        if i % 3 == 0 {
+            var spread = Novacron_V1_SpreadRule()
+            spread.vmGroup = "g\(i % 50)"
+            spread.scope = .zone
+            spread.maxSkew = 2
+            c.constraints.spread = [spread]
+            c.groups = ["g\(i % 50)"]
+        }
+        return try envelope(c, key: c.vmID, topic: TopicCatalog.vmCommands)
+    }
+
     private func startService() throws -> Process {
         let url = URLComponents(string: adminURL)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         var env = ProcessInfo.processInfo.environment
-        let schema = run.replacingOccurrences(of: "-", with: "_")
         env["KAFKA_BROKERS"] = brokers
         env["POSTGRES_ADMIN_URL"] = adminURL
         env["POSTGRES_URL"] = "postgres://novacron_\(schema):pw@\(url?.host ?? "127.0.0.1"):\(url?.port ?? 5432)\(url?.path ?? "/novacron")?sslmode=disable"
