@@ -130,8 +130,7 @@ struct PlacementDeployment {
     @Test func twoReplicasNeverOvercommitUnderARace() async throws {
         let env = try TestEnvironment.current()
         let deployment = PlacementDeployment(env: env, name: "race")
-        // Few hosts, so both replicas keep choosing the same ones and must lose races.
-        let hosts = 5
+        let hosts = 25
         let room = hosts * 4
         let replicas = try await deployment.startConsuming("placement-a", "placement-b")
         let (a, b) = (replicas[0], replicas[1])
