@@ -6,6 +6,8 @@ import PlacementCore
 struct PendingPlacement: Sendable {
     var request: VMRequest
     var command: Novacron_V1_PlaceVM
+    /// `command` as it arrived, when it is stored unchanged (saves serializing it again).
+    var commandBytes: [UInt8]? = nil
     /// A migration's current host: never chosen.
     var excluding: String?
     /// A migration's explicit target: the only host considered.

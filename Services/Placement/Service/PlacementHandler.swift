@@ -1,3 +1,4 @@
+import Foundation
 import NovaCore
 import NovaProto
 import NovaService
@@ -40,10 +41,10 @@ struct PlacementHandler: EventHandler {
                 commands.append(index)
             }
         }
-        var run: [(index: Int, command: Novacron_V1_PlaceVM)] = []
+        var run: [PlaceEntry] = []
         for index in commands {
             if let command = events[index].message as? Novacron_V1_PlaceVM {
-                run.append((index, command))
+                run.append(PlaceEntry(index: index, command: command, bytes: events[index].envelope.payload))
                 continue
             }
             if !run.isEmpty {
@@ -54,6 +55,13 @@ struct PlacementHandler: EventHandler {
         }
         if !run.isEmpty { try await place(run, repository, into: &answers) }
         return answers
+    }
+
+    /// A place command of the batch: its position, the message and its bytes as they arrived.
+    struct PlaceEntry {
+        var index: Int
+        var command: Novacron_V1_PlaceVM
+        var bytes: Data
     }
 
     func rolledBack() async {
@@ -126,7 +134,7 @@ struct PlacementHandler: EventHandler {
     /// own command id. Dry runs are always decided afresh and never recorded. A fresh placement
     /// stores no separate answer: its row is the answer.
     private func place(
-        _ run: [(index: Int, command: Novacron_V1_PlaceVM)], _ repository: InventoryRepository, into answers: inout [[Emission]]
+        _ run: [PlaceEntry], _ repository: InventoryRepository, into answers: inout [[Emission]]
     ) async throws {
         let requests = run.map { entry in Result { () throws(ValidationError) in try VMRequest(entry.command) } }
         var groups = Set<String>()
@@ -142,7 +150,8 @@ struct PlacementHandler: EventHandler {
         var leaderByVM: [String: Int] = [:]
         var followers: [(index: Int, leader: Int)] = []
         var toStore: [Int] = []
-        for ((index, command), parsed) in zip(run, requests) {
+        for (entry, parsed) in zip(run, requests) {
+            let (index, command) = (entry.index, entry.command)
             if command.dryRun {
                 guard let request = validated(parsed, command, into: &answers[index]) else { continue }
                 pending.append(PendingPlacement(request: request, command: command))
@@ -174,7 +183,7 @@ struct PlacementHandler: EventHandler {
                 continue
             }
             guard let request = validated(parsed, command, into: &answers[index]) else { continue }
-            pending.append(PendingPlacement(request: request, command: command))
+            pending.append(PendingPlacement(request: request, command: command, commandBytes: [UInt8](entry.bytes)))
             pendingAnswer.append(index)
         }
         var answeredByRow = Set<Int>()
@@ -269,7 +278,7 @@ struct PlacementHandler: EventHandler {
                 placements.append(
                     PlacementRecord(
                         vmID: p.request.id, hostID: event.hostID, resources: p.request.resources, groups: p.request.groups.sorted(),
-                        command: try p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
+                        command: try p.commandBytes ?? p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
             }
             if !claims.isEmpty {
                 let (claimed, versions) = try await repository.claim(claims, recording: placements)
