@@ -45,9 +45,16 @@ public final class HealthSampler: Service, Sendable {
         do {
             try await store.query("SELECT 1")
             readiness.set(.postgres, problem: nil)
-            metrics.outboxBacklog.set(Double(try await OutboxReader(store: store).backlog()))
         } catch {
             readiness.set(.postgres, problem: StoreError(error).description)
+        }
+        // The outbox exists only once the migrations ran; before that there is no backlog.
+        if readiness.holds(.postgres) && readiness.holds(.migrations) {
+            do {
+                metrics.outboxBacklog.set(Double(try await OutboxReader(store: store).backlog()))
+            } catch {
+                logger.warning("could not sample the outbox backlog", metadata: ["error": "\(StoreError(error))"])
+            }
         }
         for lag in await consumer.lag() {
             metrics.lag(topic: lag.topic, partition: lag.partition, value: lag.lag)

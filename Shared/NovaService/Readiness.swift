@@ -19,6 +19,11 @@ public final class Readiness: Sendable {
 
     public var isReady: Bool { state.withLock { $0.isEmpty } }
 
+    /// Whether `condition` is satisfied.
+    public func holds(_ condition: Condition) -> Bool {
+        state.withLock { $0[condition] == nil }
+    }
+
     /// Failing conditions with their reasons; empty when ready.
     public var problems: [(Condition, String)] {
         state.withLock { conditions in

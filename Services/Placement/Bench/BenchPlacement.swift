@@ -26,7 +26,7 @@ struct BenchPlacement: AsyncParsableCommand {
     @Option(help: "End to end: place commands published.")
     var e2eCommands = 20_000
 
-    @Option(help: "End to end: commands published per second (paced); 0 publishes as fast as possible.")
+    @Option(help: "End to end: commands published per second (paced, open loop); 0 publishes as fast as possible, 100 per send, each send after the previous one was acknowledged.")
     var e2eRate = 5_000
 
     @Option(
