@@ -31,6 +31,18 @@ struct EndToEnd {
         /// Per second of the publishing schedule: answers, p50 and p99 (ms) of the commands
         /// published in it. Shows whether a tail is steady or one stall.
         var seconds: [(answers: Int, p50: Double, p99: Double)]
+        /// Where the time went, p50 and p99 (ms) of each stage, in order.
+        var stages: [(name: String, p50: Double, p99: Double)]
+    }
+
+    /// An answer's journey in wall-clock milliseconds: published, decided (its envelope's
+    /// `occurred_at`, stamped before the outbox insert), handed to Kafka by the relay (the
+    /// record's timestamp, millisecond precision), read by the bench.
+    struct Journey {
+        var published: Double
+        var decided: Double
+        var relayed: Double
+        var read: Double
     }
 
     /// Runs the measurement, then drops the run's schema and role whatever happened.
@@ -79,16 +91,23 @@ struct EndToEnd {
         let answers = try await KafkaReader.open(configuration: kafka, topics: [TopicCatalog.vmEvents], from: .end)
         let published = PublishTimes()
         let started = ContinuousClock.now
-        let collector = Task { () -> (latencies: [Double], bySecond: [Int: [Double]], placed: Int, failed: Int, last: ContinuousClock.Instant) in
+        let collector = Task { () -> (latencies: [Double], bySecond: [Int: [Double]], journeys: [Journey], placed: Int, failed: Int, last: ContinuousClock.Instant) in
             var latencies: [Double] = []
+            var journeys: [Journey] = []
             var bySecond: [Int: [Double]] = [:]
             var placed = 0
             var failed = 0
             var last = ContinuousClock.now
             for try await record in answers where record.keyString.hasPrefix("\(run)-vm") {
                 let now = ContinuousClock.now
-                if let sent = await published.take(record.keyString) {
+                if let (sent, wall) = await published.take(record.keyString) {
                     let latency = Self.micros(now - sent) / 1000
+                    if let envelope = try? Novacron_V1_Envelope(serializedBytes: record.value) {
+                        journeys.append(
+                            Journey(
+                                published: wall.timeIntervalSince1970 * 1000, decided: envelope.occurredAt.date.timeIntervalSince1970 * 1000,
+                                relayed: Double(record.timestampMillis), read: Date().timeIntervalSince1970 * 1000))
+                    }
                     latencies.append(latency)
                     bySecond[Int(Self.micros(sent - started) / 1e6), default: []].append(latency)
                     let type = record.header("novacron-type") ?? ""
@@ -97,7 +116,7 @@ struct EndToEnd {
                 }
                 if placed + failed == commands { break }
             }
-            return (latencies, bySecond, placed, failed, last)
+            return (latencies, bySecond, journeys, placed, failed, last)
         }
         FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
         // Paced in one send per slot, each due at its place in the schedule. Open loop: a send
@@ -112,7 +131,7 @@ struct EndToEnd {
                 }
                 let messages = try (sent..<min(sent + batch, commands)).map(placeCommand)
                 let now = ContinuousClock.now
-                await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now)
+                await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now, wall: Date())
                 if rate == 0 {
                     try await producer.sendAll(messages)
                     let millis = Self.micros(ContinuousClock.now - now) / 1000
@@ -148,7 +167,14 @@ struct EndToEnd {
         return Result(
             perSecond: Double(sorted.count) / elapsed, p50: sorted[sorted.count / 2],
             p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], placed: outcome.placed, failed: outcome.failed,
-            seconds: seconds)
+            seconds: seconds,
+            stages: [
+                ("published -> decided", \Journey.published, \Journey.decided), ("decided -> relayed", \.decided, \.relayed),
+                ("relayed -> read", \.relayed, \.read),
+            ].map { name, from, to in
+                let s = outcome.journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
+                return (name, s.isEmpty ? 0 : s[s.count / 2], s.isEmpty ? 0 : s[min(s.count - 1, s.count * 99 / 100)])
+            })
     }
 
     /// The `i`th place command of the run; a third of them spread over a VM group.
@@ -180,7 +206,7 @@ struct EndToEnd {
         env["NOVACRON_CONSUMER_GROUP"] = "placement-\(run)"
         env["KAFKA_AUTO_OFFSET_RESET"] = "latest"
         env["HTTP_PORT"] = "0"
-        env["LOG_LEVEL"] = "warning"
+        env["LOG_LEVEL"] = env["LOG_LEVEL"] ?? "warning"
         process.environment = env
         try process.run()
         return process
@@ -225,11 +251,12 @@ struct EndToEnd {
     }
 }
 
-/// Publish instants by VM id, taken once when the answer arrives.
+/// Publish instants (monotonic, and wall-clock to compare with the answers' stamps) by VM id,
+/// taken once when the answer arrives.
 actor PublishTimes {
-    private var times: [String: ContinuousClock.Instant] = [:]
-    func record(_ keys: [String], at instant: ContinuousClock.Instant) { for key in keys { times[key] = instant } }
-    func take(_ key: String) -> ContinuousClock.Instant? { times.removeValue(forKey: key) }
+    private var times: [String: (ContinuousClock.Instant, Date)] = [:]
+    func record(_ keys: [String], at instant: ContinuousClock.Instant, wall: Date) { for key in keys { times[key] = (instant, wall) } }
+    func take(_ key: String) -> (ContinuousClock.Instant, Date)? { times.removeValue(forKey: key) }
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
