@@ -191,7 +191,7 @@ public final class EventConsumerService: Service, Sendable {
             var records: [OutboxRecord] = []
             for (item, emitted) in zip(outcome.handled, emissions) {
                 for emission in emitted {
-                    let id = UUID().uuidString.lowercased()
+                    let id = EventID.random()
                     let envelope = EnvelopeCodec.envelope(
                         type: Swift.type(of: emission.message).protoMessageName,
                         payload: try emission.payload.map { Data($0) } ?? emission.message.serializedData(),

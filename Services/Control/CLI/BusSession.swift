@@ -77,7 +77,7 @@ struct BusSession {
         _ message: any SwiftProtobuf.Message, key: String, topic: String, correlationID: String, with producer: KafkaProducer
     ) async throws -> DeliveryReport {
         let envelope = try EnvelopeCodec.envelope(
-            message, key: key, eventID: UUID().uuidString.lowercased(), occurredAt: Date(), producer: producerName,
+            message, key: key, eventID: EventID.random(), occurredAt: Date(), producer: producerName,
             correlationID: correlationID)
         return try await producer.send(try EnvelopeRecord.outgoing(envelope, topic: topic))
     }

@@ -268,7 +268,7 @@ final class FleetDriver: Sendable {
         let now = Date()
         let records = try messages.map { message, key, topic in
             try EnvelopeRecord.outgoing(
-                EnvelopeCodec.envelope(message, key: key, eventID: UUID().uuidString.lowercased(), occurredAt: now, producer: Self.producerName),
+                EnvelopeCodec.envelope(message, key: key, eventID: EventID.random(), occurredAt: now, producer: Self.producerName),
                 topic: topic)
         }
         try await producer.sendAll(records)
