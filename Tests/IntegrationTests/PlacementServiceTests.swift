@@ -183,7 +183,7 @@ struct PlacementDeployment {
                 """
                 UPDATE \(unescaped: schema).hosts SET generation = generation + 1,
                   alloc_cpu = CASE WHEN host_id = \(full) THEN cap_cpu ELSE alloc_cpu END,
-                  version = nextval('\(unescaped: schema).inventory_version')
+                  version = pg_current_xact_id()::text::bigint
                 WHERE host_id IN (\(full), \(free))
                 """, logger: log)
             try await deployment.publish([(TopicCatalog.vmCommands, "\(run)-vm0", deployment.place(0))])
@@ -206,6 +206,52 @@ struct PlacementDeployment {
         let overcommitted = try await env.scalar(
             "SELECT count(*)::int FROM \(unescaped: schema).hosts WHERE alloc_cpu > cap_cpu", as: Int.self)
         #expect(overcommitted == 0)
+    }
+
+    /// Another replica's change that commits after a later one still reaches this replica's
+    /// cache: a writer fills host 0 and keeps its transaction open, a second writer cordons
+    /// host 1 and commits, the replica syncs (a dry run), then the first writer commits. A
+    /// VM that only host 0 could have taken must now be refused for capacity, not be put on
+    /// host 0 from a stale view (whose claims would lose compare-and-sets until the batch
+    /// gave up and the cache was reloaded).
+    @Test func aChangeCommittedOutOfOrderStillReachesTheCache() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "order")
+        let replica = try await deployment.startConsuming("placement")[0]
+        defer { Task { await replica.stop() } }
+        #expect(try await deployment.register(2) { _ in "z1" }, "hosts registered")
+        let (schema, run) = (deployment.schema, deployment.run)
+        let log = Logger(label: "tests")
+        try await env.withAdminConnection { first in
+            try await first.query("BEGIN", logger: log)
+            try await first.query(
+                """
+                UPDATE \(unescaped: schema).hosts SET alloc_cpu = cap_cpu, generation = generation + 1,
+                  version = pg_current_xact_id()::text::bigint
+                WHERE host_id = \(run + "-h0")
+                """, logger: log)
+            try await env.withAdminConnection { second in
+                try await second.query(
+                    """
+                    UPDATE \(unescaped: schema).hosts SET state = 'cordoned', generation = generation + 1,
+                      version = pg_current_xact_id()::text::bigint
+                    WHERE host_id = \(run + "-h1")
+                    """, logger: log)
+            }
+            try await deployment.publish([(TopicCatalog.vmCommands, "\(run)-vm0", deployment.place(0, dryRun: true))])
+            let dryRun = try await deployment.answers(1).first?.message
+            #expect((dryRun as? Novacron_V1_VMPlaced)?.hostID == "\(run)-h0", "the dry run saw host 0 still empty")
+            try await first.query("COMMIT", logger: log)
+        }
+        try await deployment.publish([(TopicCatalog.vmCommands, "\(run)-vm1", deployment.place(1))])
+        let answer = try await collect(env, topics: [TopicCatalog.vmEvents], count: 1, timeout: .seconds(30)) {
+            $0.keyString == "\(run)-vm1"
+        }.map { try EnvelopeCodec.decode($0.value).message }.first
+        let failed = answer as? Novacron_V1_PlacementFailed
+        #expect(failed != nil, "refused, not placed: \(String(describing: answer))")
+        let rejected = Dictionary(uniqueKeysWithValues: (failed?.rejections ?? []).map { ($0.reason, $0.hosts) })
+        #expect(rejected == [.insufficientCpu: 1, .hostNotReady: 1], "host 0 full, host 1 cordoned")
+        #expect(try await StatusProbe.find(in: replica).metric("orchestration_claim_conflicts_total") == 0, "no claim on a stale view")
     }
 
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity

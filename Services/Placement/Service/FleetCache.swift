@@ -47,7 +47,7 @@ struct HostClaim: Sendable {
 }
 
 /// One replica's in-memory copy of the inventory, kept in step with the database: the first
-/// load takes every host and placement, later syncs only hosts whose `version` moved (the
+/// load takes every host and placement, later syncs only hosts written since (the
 /// handler reads the rows in its transaction and hands them over). Decisions run against it;
 /// claims are checked against the database by generation, so a stale copy can cost a retry but
 /// never an over-commit.
@@ -77,7 +77,8 @@ actor FleetCache {
         var groupVersions: [String: Int64] = [:]
     }
 
-    /// The newest inventory version applied; nil before the first load.
+    /// The horizon to sync from next (see `InventoryRepository.hosts(unseenSince:)`); nil
+    /// before the first load.
     var syncedVersion: Int64? { state.loaded ? state.version : nil }
 
     var hostCount: Int { state.fleet.count }
@@ -103,8 +104,9 @@ actor FleetCache {
     }
 
     /// First load: every host and every placement (for VM group membership).
-    func load(hosts: [HostRecord], placements: [PlacementRecord]) {
+    func load(hosts: [HostRecord], horizon: Int64, placements: [PlacementRecord]) {
         for record in hosts { apply(record) }
+        state.version = horizon
         for placement in placements {
             guard let index = state.fleet.index(of: placement.hostID) else { continue }
             state.fleet.adopt(placement.vmID, resources: placement.resources, groups: Set(placement.groups), onHost: index)
@@ -112,9 +114,10 @@ actor FleetCache {
         state.loaded = true
     }
 
-    /// Applies host rows changed since the last sync.
-    func apply(_ records: [HostRecord]) {
+    /// Applies host rows not seen since the last sync, and the horizon to sync from next.
+    func apply(_ records: [HostRecord], horizon: Int64) {
         for record in records { apply(record) }
+        state.version = horizon
     }
 
     /// Overwrites the cached host with the database's row.
@@ -123,7 +126,6 @@ actor FleetCache {
         state.fleet.setAllocated(record.host.allocated, of: record.host.id)
         state.fleet.setMeasuredUtilisation(record.measured, of: record.host.id)
         state.generations[record.host.id] = record.generation
-        state.version = max(state.version, record.version)
     }
 
     /// The groups among `groups` whose members changed in the database since the cache last

@@ -3,7 +3,7 @@ import NovaCore
 import NovaStore
 import PostgresNIO
 
-/// A host row: the host, its claim generation, and the inventory version of its last change.
+/// A host row: the host, its claim generation, and the id of the transaction that last wrote it.
 struct HostRecord: Sendable {
     var host: NovaCore.Host
     var measured: Double
@@ -61,7 +61,7 @@ struct InventoryRepository {
             ON CONFLICT (host_id) DO UPDATE SET cloud = EXCLUDED.cloud, region = EXCLUDED.region, zone = EXCLUDED.zone,
               labels = EXCLUDED.labels, cap_cpu = EXCLUDED.cap_cpu, cap_mem = EXCLUDED.cap_mem, cap_disk = EXCLUDED.cap_disk,
               cap_gpu = EXCLUDED.cap_gpu, price = EXCLUDED.price, spot = EXCLUDED.spot,
-              generation = hosts.generation + 1, version = nextval('inventory_version')
+              generation = hosts.generation + 1, version = \(unescaped: Self.writerVersion)
             """)
     }
 
@@ -69,7 +69,7 @@ struct InventoryRepository {
     func setState(_ state: HostState, of hostID: String) async throws -> Bool {
         try await exists(
             """
-            UPDATE hosts SET state = \(state.rawValue), generation = generation + 1, version = nextval('inventory_version')
+            UPDATE hosts SET state = \(state.rawValue), generation = generation + 1, version = \(unescaped: Self.writerVersion)
             WHERE host_id = \(hostID) RETURNING 1
             """)
     }
@@ -79,7 +79,7 @@ struct InventoryRepository {
         try await tx.query(
             """
             UPDATE hosts SET measured = 0.8 * measured + 0.2 * \(min(1, max(0, value))), last_heartbeat = now(),
-              version = nextval('inventory_version')
+              version = \(unescaped: Self.writerVersion)
             WHERE host_id = \(hostID)
             """)
     }
@@ -88,10 +88,27 @@ struct InventoryRepository {
         try await tx.query("UPDATE hosts SET last_heartbeat = now() WHERE host_id = \(hostID)")
     }
 
-    /// Hosts changed after `version`, oldest change first.
-    func hosts(changedAfter version: Int64) async throws -> [HostRecord] {
-        try await hostRecords(
-            try await tx.query("SELECT \(unescaped: Self.hostColumns) FROM hosts WHERE version > \(version) ORDER BY version"))
+    /// A host row's `version` is the id of the transaction that last wrote it (what
+    /// `writerVersion` gives inside that transaction).
+    private static let writerVersion = "pg_current_xact_id()::text::bigint"
+
+    /// The hosts a reader that has seen everything before `horizon` has not seen, and the
+    /// horizon to pass next time: the oldest transaction still running when these rows were
+    /// read. Transactions commit in any order, so "rows newer than the newest seen" would miss
+    /// a row of a transaction that began earlier and committed later (another replica's claim
+    /// or release); every transaction at or after the horizon may still commit, so its rows
+    /// are read again next time. Horizon 0 reads every host.
+    func hosts(unseenSince horizon: Int64) async throws -> (hosts: [HostRecord], horizon: Int64) {
+        let rows = try await tx.query(
+            """
+            SELECT s.horizon, \(unescaped: Self.hostColumns)
+            FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS s
+              LEFT JOIN hosts ON version >= \(horizon)
+            ORDER BY version
+            """)
+        var next = horizon
+        let records = try await hostRecords(rows) { row in next = try row["horizon"].decode(Int64.self) }
+        return (records, next)
     }
 
     func host(_ hostID: String) async throws -> HostRecord? {
@@ -113,7 +130,7 @@ struct InventoryRepository {
             WITH claimed AS (
               UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
                 alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
-                generation = h.generation + 1, version = nextval('inventory_version')
+                generation = h.generation + 1, version = \(unescaped: Self.writerVersion)
               FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
                           \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
                           \(claims.map(\.resources.gpus))::bigint[], \(claims.map(\.expectedGeneration))::bigint[])
@@ -163,7 +180,7 @@ struct InventoryRepository {
             """
             UPDATE hosts h SET alloc_cpu = h.alloc_cpu - c.cpu, alloc_mem = h.alloc_mem - c.mem,
               alloc_disk = h.alloc_disk - c.disk, alloc_gpu = h.alloc_gpu - c.gpu,
-              generation = h.generation + 1, version = nextval('inventory_version')
+              generation = h.generation + 1, version = \(unescaped: Self.writerVersion)
             FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
                         \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
                         \(claims.map(\.resources.gpus))::bigint[])
@@ -339,12 +356,17 @@ struct InventoryRepository {
         return false
     }
 
-    private func hostRecords(_ rows: PostgresRowSequence) async throws -> [HostRecord] {
+    /// Host rows as records; `each` sees every row first, and rows without a host (of an outer
+    /// join that matched none) are skipped.
+    private func hostRecords(
+        _ rows: PostgresRowSequence, each: (PostgresRandomAccessRow) throws -> Void = { _ in }
+    ) async throws -> [HostRecord] {
         var records: [HostRecord] = []
         for try await row in rows {
             let r = row.makeRandomAccess()
-            let labelsJSON = try r["labels"].decode(String.self)
-            let labels = (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:]
+            try each(r)
+            guard let labelsJSON = try r["labels"].decode(String?.self) else { continue }
+            let labels = labelsJSON == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:]
             let host = NovaCore.Host(
                 id: try r["host_id"].decode(String.self),
                 capacity: Resources(

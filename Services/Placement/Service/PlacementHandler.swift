@@ -335,9 +335,11 @@ struct PlacementHandler: EventHandler {
     /// Brings the cache up to the database: changed hosts only, or everything the first time.
     private func sync(_ repository: InventoryRepository) async throws {
         if let version = await cache.syncedVersion {
-            await cache.apply(try await repository.hosts(changedAfter: version))
+            let (hosts, horizon) = try await repository.hosts(unseenSince: version)
+            await cache.apply(hosts, horizon: horizon)
         } else {
-            await cache.load(hosts: try await repository.hosts(changedAfter: 0), placements: try await repository.allPlacements())
+            let (hosts, horizon) = try await repository.hosts(unseenSince: 0)
+            await cache.load(hosts: hosts, horizon: horizon, placements: try await repository.allPlacements())
         }
         metrics.inventory.set(Double(await cache.hostCount))
     }

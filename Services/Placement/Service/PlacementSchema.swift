@@ -71,5 +71,18 @@ enum PlacementSchema {
                 "ALTER TABLE placements ADD COLUMN command_id text NOT NULL DEFAULT ''",
                 "CREATE INDEX placements_command ON placements (command_id) WHERE command_id <> ''",
             ]),
+        // A host's version was a sequence number, and a replica synced the rows above the
+        // newest it had seen; but a transaction that took a lower number and committed later
+        // (another replica's claim or release) was never seen, so that replica kept deciding
+        // on a wrong allocation. The version is now the writing transaction's id, read from a
+        // snapshot's horizon (see InventoryRepository.hosts(unseenSince:)). Existing rows go to
+        // 0: every replica loads all hosts at start anyway.
+        Migration(
+            version: 5, name: "host versions are writer transaction ids",
+            statements: [
+                "ALTER TABLE hosts ALTER COLUMN version SET DEFAULT pg_current_xact_id()::text::bigint",
+                "UPDATE hosts SET version = 0",
+                "DROP SEQUENCE inventory_version",
+            ]),
     ]
 }
