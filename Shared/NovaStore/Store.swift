@@ -160,6 +160,14 @@ public struct StoreTransaction {
     public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
         try await connection.query(query, logger: logger)
     }
+
+    /// Runs a prepared statement: the connection parses and plans it once, later runs only
+    /// bind and execute.
+    public func execute<Statement: PostgresPreparedStatement>(
+        _ statement: Statement
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
+        try await connection.execute(statement, logger: logger)
+    }
 }
 
 /// Where a consumed event came from, for the inbox.

@@ -125,44 +125,10 @@ struct InventoryRepository {
         _ claims: [HostClaim], recording placements: [PlacementRecord]
     ) async throws -> (claimed: [String: Int64], groupVersions: [String: Int64]) {
         let groups = Set(placements.flatMap(\.groups)).sorted()
-        let rows = try await tx.query(
-            """
-            WITH claimed AS (
-              UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
-                alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
-                generation = h.generation + 1, version = \(unescaped: Self.writerVersion)
-              FROM unnest(\(claims.map(\.hostID))::text[], \(claims.map(\.resources.vcpuMillis))::bigint[],
-                          \(claims.map(\.resources.memoryMiB))::bigint[], \(claims.map(\.resources.diskGiB))::bigint[],
-                          \(claims.map(\.resources.gpus))::bigint[], \(claims.map(\.expectedGeneration))::bigint[])
-                   AS c(host_id, cpu, mem, disk, gpu, generation)
-              WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
-                AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
-                AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
-              RETURNING h.host_id, h.generation),
-            won AS (SELECT count(*) = \(claims.count) AS every_claim FROM claimed),
-            inserted AS (
-              INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
-              SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event, cmd
-              FROM unnest(\(placements.map(\.vmID))::text[], \(placements.map(\.hostID))::text[],
-                          \(placements.map(\.resources.vcpuMillis))::bigint[], \(placements.map(\.resources.memoryMiB))::bigint[],
-                          \(placements.map(\.resources.diskGiB))::bigint[], \(placements.map(\.resources.gpus))::bigint[],
-                          \(placements.map { JSONText.array($0.groups) })::jsonb[],
-                          \(placements.map { ByteBuffer(bytes: $0.command) })::bytea[],
-                          \(placements.map { ByteBuffer(bytes: $0.placedEvent) })::bytea[], \(placements.map(\.commandID))::text[])
-                   AS p(vm, host, cpu, mem, disk, gpu, groups, command, event, cmd)
-              WHERE (SELECT every_claim FROM won)),
-            bumped AS (
-              INSERT INTO group_versions (grp, version)
-              SELECT g, 1 FROM unnest(\(groups)::text[]) AS g WHERE (SELECT every_claim FROM won) ORDER BY g
-              ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
-              RETURNING grp, version)
-            SELECT true, host_id, generation FROM claimed
-            UNION ALL
-            SELECT false, grp, version FROM bumped
-            """)
+        let rows = try await tx.execute(ClaimStatement(claims: claims, placements: placements, groups: groups))
         var claimed: [String: Int64] = [:]
         var versions: [String: Int64] = [:]
-        for try await (isHost, id, number) in rows.decode((Bool, String, Int64).self) {
+        for try await (isHost, id, number) in rows {
             if isHost { claimed[id] = number } else { versions[id] = number }
         }
         return (claimed, versions)
@@ -217,30 +183,9 @@ struct InventoryRepository {
     func lookUp(vms: [String], commands: [String], lockingGroups groups: [String] = []) async throws -> PriorWork {
         var prior = PriorWork()
         guard !vms.isEmpty || !commands.isEmpty || !groups.isEmpty else { return prior }
-        let rows = try await tx.query(
-            """
-            WITH locked AS (
-              SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
-              FROM (SELECT k FROM unnest(\(Self.lockKeys(groups))::text[]) AS k ORDER BY k) AS ordered)
-            SELECT 'lock', '', '', 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea, ''::bytea, ''
-            FROM locked
-            UNION ALL
-            SELECT 'answer', r.* FROM unnest(\(commands)::text[]) AS c(id),
-              LATERAL (SELECT key, message_type, 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea,
-                              payload, command_id
-                       FROM command_results WHERE command_id = c.id OFFSET 0) r
-            UNION ALL
-            SELECT 'placement', p.* FROM unnest(\(vms)::text[]) AS v(id),
-              LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements WHERE vm_id = v.id OFFSET 0) p
-            UNION ALL
-            SELECT 'placement', p.* FROM unnest(\(commands)::text[]) AS c(id),
-              LATERAL (SELECT \(unescaped: Self.placementColumns) FROM placements
-                       WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
-            """)
+        let rows = try await tx.execute(LookUpStatement(lockKeys: Self.lockKeys(groups), commands: commands, vms: vms))
         let wanted = Set(commands)
-        for try await (kind, vm, host, cpu, mem, disk, gpu, groups, command, event, commandID) in rows.decode(
-            (String, String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer, String).self)
-        {
+        for try await (kind, vm, host, cpu, mem, disk, gpu, groups, command, event, commandID) in rows {
             switch kind {
             case "answer":
                 prior.answers[commandID] = StoredAnswer(type: host, key: vm, payload: Array(buffer: event))

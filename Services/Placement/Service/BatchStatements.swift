@@ -1,0 +1,114 @@
+import NIOCore
+import NovaStore
+import PostgresNIO
+
+/// The two statements every place batch runs, prepared: each connection parses and plans
+/// them once instead of per batch (0.35 ms of planning each, per batch, measured). Their
+/// parameters are arrays, so the generic plan the server settles on is the custom one: a
+/// nested loop of index probes per id.
+///
+/// `ClaimStatement` is `InventoryRepository.claim`'s SQL; `LookUpStatement` is
+/// `InventoryRepository.lookUp`'s. The repository documents what they do.
+struct ClaimStatement: PostgresPreparedStatement {
+    static let name = "placement_claim_v1"
+    static let sql = """
+        WITH claimed AS (
+          UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
+            alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
+            generation = h.generation + 1, version = pg_current_xact_id()::text::bigint
+          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+               AS c(host_id, cpu, mem, disk, gpu, generation)
+          WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
+            AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
+            AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
+          RETURNING h.host_id, h.generation),
+        won AS (SELECT count(*) = cardinality($1::text[]) AS every_claim FROM claimed),
+        inserted AS (
+          INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
+          SELECT vm, host, cpu, mem, disk, gpu, ARRAY(SELECT jsonb_array_elements_text(groups)), command, event, cmd
+          FROM unnest($7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                      $13::jsonb[], $14::bytea[], $15::bytea[], $16::text[])
+               AS p(vm, host, cpu, mem, disk, gpu, groups, command, event, cmd)
+          WHERE (SELECT every_claim FROM won)),
+        bumped AS (
+          INSERT INTO group_versions (grp, version)
+          SELECT g, 1 FROM unnest($17::text[]) AS g WHERE (SELECT every_claim FROM won) ORDER BY g
+          ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
+          RETURNING grp, version)
+        SELECT true, host_id, generation FROM claimed
+        UNION ALL
+        SELECT false, grp, version FROM bumped
+        """
+    typealias Row = (Bool, String, Int64)
+
+    var claims: [HostClaim]
+    var placements: [PlacementRecord]
+    var groups: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var b = PostgresBindings(capacity: 17)
+        b.append(claims.map(\.hostID))
+        b.append(claims.map(\.resources.vcpuMillis))
+        b.append(claims.map(\.resources.memoryMiB))
+        b.append(claims.map(\.resources.diskGiB))
+        b.append(claims.map(\.resources.gpus))
+        b.append(claims.map(\.expectedGeneration))
+        b.append(placements.map(\.vmID))
+        b.append(placements.map(\.hostID))
+        b.append(placements.map(\.resources.vcpuMillis))
+        b.append(placements.map(\.resources.memoryMiB))
+        b.append(placements.map(\.resources.diskGiB))
+        b.append(placements.map(\.resources.gpus))
+        b.append(placements.map { JSONText.array($0.groups) })
+        b.append(placements.map { ByteBuffer(bytes: $0.command) })
+        b.append(placements.map { ByteBuffer(bytes: $0.placedEvent) })
+        b.append(placements.map(\.commandID))
+        b.append(groups)
+        return b
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
+
+struct LookUpStatement: PostgresPreparedStatement {
+    static let name = "placement_look_up_v1"
+    static let sql = """
+        WITH locked AS (
+          SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+          FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS ordered)
+        SELECT 'lock', '', '', 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea, ''::bytea, ''
+        FROM locked
+        UNION ALL
+        SELECT 'answer', r.* FROM unnest($2::text[]) AS c(id),
+          LATERAL (SELECT key, message_type, 0::bigint, 0::bigint, 0::bigint, 0::bigint, '{}'::text[], ''::bytea,
+                          payload, command_id
+                   FROM command_results WHERE command_id = c.id OFFSET 0) r
+        UNION ALL
+        SELECT 'placement', p.* FROM unnest($3::text[]) AS v(id),
+          LATERAL (SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id
+                   FROM placements WHERE vm_id = v.id OFFSET 0) p
+        UNION ALL
+        SELECT 'placement', p.* FROM unnest($2::text[]) AS c(id),
+          LATERAL (SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id
+                   FROM placements WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
+        """
+    typealias Row = (String, String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer, String)
+
+    var lockKeys: [String]
+    var commands: [String]
+    var vms: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var b = PostgresBindings(capacity: 3)
+        b.append(lockKeys)
+        b.append(commands)
+        b.append(vms)
+        return b
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
