@@ -123,16 +123,8 @@ public struct StoreTransaction {
     /// new; the others are redeliveries to skip. An id repeated within the batch is new once.
     public func claimInbox(_ entries: [InboxEntry]) async throws -> Set<String> {
         guard !entries.isEmpty else { return [] }
-        let rows = try await connection.query(
-            """
-            INSERT INTO inbox (event_id, event_type, source_topic, source_partition, source_offset)
-            SELECT * FROM unnest(\(entries.map(\.eventID))::text[], \(entries.map(\.type))::text[],
-                                 \(entries.map(\.topic))::text[], \(entries.map(\.partition))::int[],
-                                 \(entries.map(\.offset))::bigint[])
-            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
-            """, logger: logger)
         var fresh = Set<String>()
-        for try await id in rows.decode(String.self) { fresh.insert(id) }
+        for try await id in try await execute(ClaimInboxStatement(entries: entries)) { fresh.insert(id) }
         return fresh
     }
 
@@ -141,17 +133,9 @@ public struct StoreTransaction {
     @discardableResult
     public func appendOutbox(_ records: [OutboxRecord]) async throws -> [OutboxReader.Claimed] {
         guard !records.isEmpty else { return [] }
-        let rows = try await connection.query(
-            """
-            INSERT INTO outbox (event_id, topic, key, event_type, envelope)
-            SELECT * FROM unnest(\(records.map(\.eventID))::text[], \(records.map(\.topic))::text[],
-                                 \(records.map(\.key))::text[], \(records.map(\.eventType))::text[],
-                                 \(records.map { ByteBuffer(bytes: $0.envelope) })::bytea[])
-            RETURNING seq, event_id
-            """, logger: logger)
         var seqOf: [String: Int64] = [:]
         seqOf.reserveCapacity(records.count)
-        for try await (seq, eventID) in rows.decode((Int64, String).self) { seqOf[eventID] = seq }
+        for try await (seq, eventID) in try await execute(AppendOutboxStatement(records: records)) { seqOf[eventID] = seq }
         return records.compactMap { record in seqOf[record.eventID].map { OutboxReader.Claimed(seq: $0, record: record) } }
     }
 

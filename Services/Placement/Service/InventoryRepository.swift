@@ -44,7 +44,7 @@ struct StoredAnswer: Sendable {
 struct InventoryRepository {
     let tx: StoreTransaction
 
-    private static let hostColumns = """
+    static let hostColumns = """
         host_id, cloud, region, zone, labels::text AS labels, cap_cpu, cap_mem, cap_disk, cap_gpu,
         alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation, version
         """
@@ -99,13 +99,7 @@ struct InventoryRepository {
     /// or release); every transaction at or after the horizon may still commit, so its rows
     /// are read again next time. Horizon 0 reads every host.
     func hosts(unseenSince horizon: Int64) async throws -> (hosts: [HostRecord], horizon: Int64) {
-        let rows = try await tx.query(
-            """
-            SELECT s.horizon, \(unescaped: Self.hostColumns)
-            FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS s
-              LEFT JOIN hosts ON version >= \(horizon)
-            ORDER BY version
-            """)
+        let rows = try await tx.execute(UnseenHostsStatement(horizon: horizon))
         var next = horizon
         let records = try await hostRecords(rows) { row in next = try row["horizon"].decode(Int64.self) }
         return (records, next)
@@ -303,9 +297,9 @@ struct InventoryRepository {
 
     /// Host rows as records; `each` sees every row first, and rows without a host (of an outer
     /// join that matched none) are skipped.
-    private func hostRecords(
-        _ rows: PostgresRowSequence, each: (PostgresRandomAccessRow) throws -> Void = { _ in }
-    ) async throws -> [HostRecord] {
+    private func hostRecords<Rows: AsyncSequence>(
+        _ rows: Rows, each: (PostgresRandomAccessRow) throws -> Void = { _ in }
+    ) async throws -> [HostRecord] where Rows.Element == PostgresRow {
         var records: [HostRecord] = []
         for try await row in rows {
             let r = row.makeRandomAccess()
