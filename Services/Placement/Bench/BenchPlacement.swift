@@ -96,6 +96,9 @@ struct BenchPlacement: AsyncParsableCommand {
                 format: "  %.0f commands/s answered; publish -> VMPlaced consumed p50 %.1f ms, p99 %.1f ms (%d placed, %d failed)",
                 r.perSecond, r.p50, r.p99, r.placed, r.failed))
         print("  by second published (answers p50/p99 ms): " + r.seconds.map { String(format: "%d %.0f/%.0f", $0.answers, $0.p50, $0.p99) }.joined(separator: ", "))
+        if let machine = r.machine {
+            print(String(format: "  machine during the run: %.0f%% busy, %.0f%% stolen by the host", machine.busy * 100, machine.stolen * 100))
+        }
         print("  stages (p50/p99 ms): " + r.stages.map { $0.name + String(format: " %.1f/%.1f", $0.p50, $0.p99) }.joined(separator: ", "))
         print("target: >= 5,000/s sustained, p99 < 50 ms")
     }

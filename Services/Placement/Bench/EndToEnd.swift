@@ -33,6 +33,8 @@ struct EndToEnd {
         var seconds: [(answers: Int, p50: Double, p99: Double)]
         /// Where the time went, p50 and p99 (ms) of each stage, in order.
         var stages: [(name: String, p50: Double, p99: Double)]
+        /// The machine's CPU during the run (busy and stolen shares), when /proc/stat is readable.
+        var machine: (busy: Double, stolen: Double)?
     }
 
     /// An answer's journey in wall-clock milliseconds: published, decided (its envelope's
@@ -90,6 +92,7 @@ struct EndToEnd {
         // and nothing published after this point can be missed.
         let answers = try await KafkaReader.open(configuration: kafka, topics: [TopicCatalog.vmEvents], from: .end)
         let published = PublishTimes()
+        let cpuBefore = CPUTimes.now()
         let started = ContinuousClock.now
         let collector = Task { () -> (latencies: [Double], bySecond: [Int: [Double]], journeys: [Journey], placed: Int, failed: Int, last: ContinuousClock.Instant) in
             var latencies: [Double] = []
@@ -155,6 +158,7 @@ struct EndToEnd {
         let sends = sendMillis.sorted()
         FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, sends[sends.count / 2], sends[sends.count * 99 / 100], sends.last ?? 0).utf8))
         let outcome = try await collector.value
+        let machine = CPUTimes.now().flatMap { after in cpuBefore.flatMap { after.since($0) } }
         timeout.cancel()
         await answers.close()
         let elapsed = Self.micros(outcome.last - started) / 1e6
@@ -174,7 +178,8 @@ struct EndToEnd {
             ].map { name, from, to in
                 let s = outcome.journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
                 return (name, s.isEmpty ? 0 : s[s.count / 2], s.isEmpty ? 0 : s[min(s.count - 1, s.count * 99 / 100)])
-            })
+            },
+            machine: machine)
     }
 
     /// The `i`th place command of the run; a third of them spread over a VM group.
@@ -262,4 +267,33 @@ actor PublishTimes {
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The machine's cumulative CPU times from /proc/stat (Linux), to say how loaded the machine
+/// was during a run and how much of it the host took (steal): figures on a shared virtual
+/// machine move with both.
+struct CPUTimes {
+    var busy: Double
+    var steal: Double
+    var total: Double
+
+    static func now() -> CPUTimes? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 8 else { return nil }
+        // user nice system idle iowait irq softirq steal [guest guest_nice, counted in user]
+        let idle = fields[3] + fields[4]
+        let steal = fields[7]
+        let total = fields[0..<8].reduce(0, +)
+        return CPUTimes(busy: total - idle - steal, steal: steal, total: total)
+    }
+
+    /// Busy and stolen shares of the time between `earlier` and this.
+    func since(_ earlier: CPUTimes) -> (busy: Double, stolen: Double)? {
+        let total = self.total - earlier.total
+        guard total > 0 else { return nil }
+        return ((busy - earlier.busy) / total, (steal - earlier.steal) / total)
+    }
 }
