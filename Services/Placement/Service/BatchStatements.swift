@@ -15,7 +15,7 @@ struct ClaimStatement: PostgresPreparedStatement {
         WITH claimed AS (
           UPDATE hosts h SET alloc_cpu = h.alloc_cpu + c.cpu, alloc_mem = h.alloc_mem + c.mem,
             alloc_disk = h.alloc_disk + c.disk, alloc_gpu = h.alloc_gpu + c.gpu,
-            generation = h.generation + 1, version = pg_current_xact_id()::text::bigint
+            generation = h.generation + 1, version = \(InventoryRepository.writerVersion)
           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
                AS c(host_id, cpu, mem, disk, gpu, generation)
           WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
@@ -87,12 +87,11 @@ struct LookUpStatement: PostgresPreparedStatement {
                    FROM command_results WHERE command_id = c.id OFFSET 0) r
         UNION ALL
         SELECT 'placement', p.* FROM unnest($3::text[]) AS v(id),
-          LATERAL (SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id
-                   FROM placements WHERE vm_id = v.id OFFSET 0) p
+          LATERAL (SELECT \(InventoryRepository.placementColumns) FROM placements WHERE vm_id = v.id OFFSET 0) p
         UNION ALL
         SELECT 'placement', p.* FROM unnest($2::text[]) AS c(id),
-          LATERAL (SELECT vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id
-                   FROM placements WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
+          LATERAL (SELECT \(InventoryRepository.placementColumns) FROM placements
+                   WHERE command_id <> '' AND command_id = c.id OFFSET 0) p
         """
     typealias Row = (String, String, String, Int64, Int64, Int64, Int64, [String], ByteBuffer, ByteBuffer, String)
 
@@ -119,7 +118,6 @@ struct UnseenHostsStatement: PostgresPreparedStatement {
         SELECT s.horizon, \(InventoryRepository.hostColumns)
         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS s
           LEFT JOIN hosts ON version >= $1
-        ORDER BY version
         """
     typealias Row = PostgresRow
 

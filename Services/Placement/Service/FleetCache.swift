@@ -71,7 +71,7 @@ actor FleetCache {
     struct State: Sendable {
         var fleet = Fleet()
         var generations: [String: Int64] = [:]
-        var version: Int64 = 0
+        var horizon: Int64 = 0
         var loaded = false
         /// The group version whose members the fleet holds, per group refreshed or written.
         var groupVersions: [String: Int64] = [:]
@@ -79,7 +79,7 @@ actor FleetCache {
 
     /// The horizon to sync from next (see `InventoryRepository.hosts(unseenSince:)`); nil
     /// before the first load.
-    var syncedVersion: Int64? { state.loaded ? state.version : nil }
+    var syncHorizon: Int64? { state.loaded ? state.horizon : nil }
 
     var hostCount: Int { state.fleet.count }
 
@@ -106,7 +106,7 @@ actor FleetCache {
     /// First load: every host and every placement (for VM group membership).
     func load(hosts: [HostRecord], horizon: Int64, placements: [PlacementRecord]) {
         for record in hosts { apply(record) }
-        state.version = horizon
+        state.horizon = horizon
         for placement in placements {
             guard let index = state.fleet.index(of: placement.hostID) else { continue }
             state.fleet.adopt(placement.vmID, resources: placement.resources, groups: Set(placement.groups), onHost: index)
@@ -117,7 +117,7 @@ actor FleetCache {
     /// Applies host rows not seen since the last sync, and the horizon to sync from next.
     func apply(_ records: [HostRecord], horizon: Int64) {
         for record in records { apply(record) }
-        state.version = horizon
+        state.horizon = horizon
     }
 
     /// Overwrites the cached host with the database's row.

@@ -3,12 +3,11 @@ import NovaCore
 import NovaStore
 import PostgresNIO
 
-/// A host row: the host, its claim generation, and the id of the transaction that last wrote it.
+/// A host row: the host, its measured utilisation and its claim generation.
 struct HostRecord: Sendable {
     var host: NovaCore.Host
     var measured: Double
     var generation: Int64
-    var version: Int64
 }
 
 /// A placement row.
@@ -46,7 +45,7 @@ struct InventoryRepository {
 
     static let hostColumns = """
         host_id, cloud, region, zone, labels::text AS labels, cap_cpu, cap_mem, cap_disk, cap_gpu,
-        alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation, version
+        alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation
         """
 
     /// Inserts or updates a host's registration; its allocation is kept.
@@ -90,7 +89,7 @@ struct InventoryRepository {
 
     /// A host row's `version` is the id of the transaction that last wrote it (what
     /// `writerVersion` gives inside that transaction).
-    private static let writerVersion = "pg_current_xact_id()::text::bigint"
+    static let writerVersion = "pg_current_xact_id()::text::bigint"
 
     /// The hosts a reader that has seen everything before `horizon` has not seen, and the
     /// horizon to pass next time: the oldest transaction still running when these rows were
@@ -198,7 +197,7 @@ struct InventoryRepository {
         return prior
     }
 
-    private static let placementColumns = "vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id"
+    static let placementColumns = "vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id"
 
     func placements(onHost hostID: String) async throws -> [PlacementRecord] {
         try await placementRecords(
@@ -321,8 +320,7 @@ struct InventoryRepository {
                 state: HostState(rawValue: try r["state"].decode(String.self)) ?? .failed)
             records.append(
                 HostRecord(
-                    host: host, measured: try r["measured"].decode(Double.self), generation: try r["generation"].decode(Int64.self),
-                    version: try r["version"].decode(Int64.self)))
+                    host: host, measured: try r["measured"].decode(Double.self), generation: try r["generation"].decode(Int64.self)))
         }
         return records
     }

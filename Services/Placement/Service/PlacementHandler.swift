@@ -334,8 +334,8 @@ struct PlacementHandler: EventHandler {
 
     /// Brings the cache up to the database: changed hosts only, or everything the first time.
     private func sync(_ repository: InventoryRepository) async throws {
-        if let version = await cache.syncedVersion {
-            let (hosts, horizon) = try await repository.hosts(unseenSince: version)
+        if let since = await cache.syncHorizon {
+            let (hosts, horizon) = try await repository.hosts(unseenSince: since)
             await cache.apply(hosts, horizon: horizon)
         } else {
             let (hosts, horizon) = try await repository.hosts(unseenSince: 0)
