@@ -12,7 +12,6 @@ public enum EventID {
     static func make(high: UInt64, low: UInt64) -> String {
         let high = (high & ~0xF000) | 0x4000
         let low = (low & ~(0xC000 << 48)) | (0x8000 << 48)
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 36) { buffer in
             var at = 0
             for nibble in 0..<32 {
@@ -21,7 +20,8 @@ public enum EventID {
                     at += 1
                 }
                 let word = nibble < 16 ? high : low
-                buffer[at] = digits[Int((word >> UInt64(60 - 4 * (nibble % 16))) & 0xF)]
+                let digit = UInt8((word >> UInt64(60 - 4 * (nibble % 16))) & 0xF)
+                buffer[at] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
                 at += 1
             }
             return at

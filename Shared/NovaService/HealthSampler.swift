@@ -42,22 +42,27 @@ public final class HealthSampler: Service, Sendable {
         } catch {
             readiness.set(.kafka, problem: error.description)
         }
+        await samplePostgres()
+        for lag in await consumer.lag() {
+            metrics.lag(topic: lag.topic, partition: lag.partition, value: lag.lag)
+        }
+    }
+
+    /// Whether Postgres answers, then the outbox backlog: the outbox exists only once the
+    /// migrations ran, and before that there is no backlog to sample.
+    private func samplePostgres() async {
         do {
             try await store.query("SELECT 1")
             readiness.set(.postgres, problem: nil)
         } catch {
             readiness.set(.postgres, problem: StoreError(error).description)
+            return
         }
-        // The outbox exists only once the migrations ran; before that there is no backlog.
-        if readiness.holds(.postgres) && readiness.holds(.migrations) {
-            do {
-                metrics.outboxBacklog.set(Double(try await OutboxReader(store: store).backlog()))
-            } catch {
-                logger.warning("could not sample the outbox backlog", metadata: ["error": "\(StoreError(error))"])
-            }
-        }
-        for lag in await consumer.lag() {
-            metrics.lag(topic: lag.topic, partition: lag.partition, value: lag.lag)
+        guard readiness.holds(.migrations) else { return }
+        do {
+            metrics.outboxBacklog.set(Double(try await OutboxReader(store: store).backlog()))
+        } catch {
+            logger.warning("could not sample the outbox backlog", metadata: ["error": "\(StoreError(error))"])
         }
     }
 }
