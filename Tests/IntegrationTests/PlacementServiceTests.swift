@@ -124,6 +124,23 @@ struct PlacementDeployment {
             (try? await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).hosts WHERE host_id LIKE \(run + "-%")", as: Int.self)) == n
         }
     }
+    /// Another writer's transaction: runs `update`, publishes `command`, waits
+    /// until the replica is blocked on the rows it holds, then commits. True if it was blocked.
+    func whileHoldingRows(_ update: PostgresQuery, publish command: Novacron_V1_PlaceVM) async throws -> Bool {
+        try await env.withAdminConnection { writer in
+            let log = Logger(label: "tests")
+            try await writer.query("BEGIN", logger: log)
+            try await writer.query(update, logger: log)
+            try await publish([(TopicCatalog.vmCommands, command.vmID, command)])
+            let blocked = await eventually(timeout: .seconds(30)) {
+                (try? await env.scalar(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE usename = \("novacron_" + schema) AND wait_event_type = 'Lock'",
+                    as: Int.self)) == 1
+            }
+            try await writer.query("COMMIT", logger: log)
+            return blocked
+        }
+    }
 }
 
 @Suite(.serialized) struct PlacementServiceTests {
@@ -176,25 +193,13 @@ struct PlacementDeployment {
         #expect(try await deployment.register(2) { _ in "z1" }, "hosts registered")
         let (schema, run) = (deployment.schema, deployment.run)
         let (full, free) = ("\(run)-h0", "\(run)-h1")
-        let waited = try await env.withAdminConnection { writer in
-            let log = Logger(label: "tests")
-            try await writer.query("BEGIN", logger: log)
-            try await writer.query(
-                """
-                UPDATE \(unescaped: schema).hosts SET generation = generation + 1,
-                  alloc_cpu = CASE WHEN host_id = \(full) THEN cap_cpu ELSE alloc_cpu END,
-                  version = pg_current_xact_id()::text::bigint
-                WHERE host_id IN (\(full), \(free))
-                """, logger: log)
-            try await deployment.publish([(TopicCatalog.vmCommands, "\(run)-vm0", deployment.place(0))])
-            let blocked = await eventually(timeout: .seconds(30)) {
-                (try? await env.scalar(
-                    "SELECT count(*)::int FROM pg_stat_activity WHERE usename = \("novacron_" + schema) AND wait_event_type = 'Lock'",
-                    as: Int.self)) == 1
-            }
-            try await writer.query("COMMIT", logger: log)
-            return blocked
-        }
+        let waited = try await deployment.whileHoldingRows(
+            """
+            UPDATE \(unescaped: schema).hosts SET generation = generation + 1,
+              alloc_cpu = CASE WHEN host_id = \(full) THEN cap_cpu ELSE alloc_cpu END,
+              version = pg_current_xact_id()::text::bigint
+            WHERE host_id IN (\(full), \(free))
+            """, publish: deployment.place(0))
         #expect(waited, "the replica's claim waited for the other writer's rows")
         let answers = try await deployment.answers(1)
         let placed = answers.first?.message as? Novacron_V1_VMPlaced
@@ -252,6 +257,35 @@ struct PlacementDeployment {
         let rejected = Dictionary(uniqueKeysWithValues: (failed?.rejections ?? []).map { ($0.reason, $0.hosts) })
         #expect(rejected == [.insufficientCpu: 1, .hostNotReady: 1], "host 0 full, host 1 cordoned")
         #expect(try await StatusProbe.find(in: replica).metric("orchestration_claim_conflicts_total") == 0, "no claim on a stale view")
+    }
+
+    /// A replica does not read back the hosts its own claims wrote, yet loses nothing another
+    /// writer put there meanwhile: another replica's utilisation sample (which steps no
+    /// generation) is written to host 0 and committed while the replica's claim waits for the
+    /// row. The claim still wins, and the next decision scores host 0 by that sample.
+    @Test func aUtilisationSampleWrittenWhileAClaimWaitsReachesTheCache() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "sample")
+        let replica = try await deployment.startConsuming("placement")[0]
+        defer { Task { await replica.stop() } }
+        #expect(try await deployment.register(1) { _ in "z1" }, "host registered")
+        let (schema, run) = (deployment.schema, deployment.run)
+        let waited = try await deployment.whileHoldingRows(
+            """
+            UPDATE \(unescaped: schema).hosts SET measured = 0.9, last_heartbeat = now(),
+              version = pg_current_xact_id()::text::bigint
+            WHERE host_id = \(run + "-h0")
+            """, publish: deployment.place(0))
+        #expect(waited, "the replica's claim waited for the sample's row")
+        let placed = try await deployment.answers(1).first?.message as? Novacron_V1_VMPlaced
+        #expect(placed?.hostID == "\(run)-h0")
+        try await deployment.publish([(TopicCatalog.vmCommands, "\(run)-vm1", deployment.place(1, dryRun: true))])
+        let answer = try await collect(env, topics: [TopicCatalog.vmEvents], count: 1, timeout: .seconds(30)) {
+            $0.keyString == "\(run)-vm1"
+        }.map { try EnvelopeCodec.decode($0.value).message }.first
+        let scored = (answer as? Novacron_V1_VMPlaced)?.chosen.components.first { $0.scorer == "measured-utilisation" }
+        let raw = try #require(scored?.raw, "a dry run placed on host 0 with a measured-utilisation score: \(String(describing: answer))")
+        #expect(abs(raw - 0.1) < 1e-9, "scored by the 0.9 sample (raw 1 - 0.9), not by what the cache held before the claim")
     }
 
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity

@@ -21,7 +21,7 @@ struct ClaimStatement: PostgresPreparedStatement {
           WHERE h.host_id = c.host_id AND h.generation = c.generation AND h.state = 'ready'
             AND h.alloc_cpu + c.cpu <= h.cap_cpu AND h.alloc_mem + c.mem <= h.cap_mem
             AND h.alloc_disk + c.disk <= h.cap_disk AND h.alloc_gpu + c.gpu <= h.cap_gpu
-          RETURNING h.host_id, h.generation),
+          RETURNING h.host_id, h.generation, h.measured, h.version),
         won AS (SELECT count(*) = cardinality($1::text[]) AS every_claim FROM claimed),
         inserted AS (
           INSERT INTO placements (vm_id, host_id, cpu, mem, disk, gpu, groups, command, placed_event, command_id)
@@ -35,11 +35,11 @@ struct ClaimStatement: PostgresPreparedStatement {
           SELECT g, 1 FROM unnest($17::text[]) AS g WHERE (SELECT every_claim FROM won) ORDER BY g
           ON CONFLICT (grp) DO UPDATE SET version = group_versions.version + 1
           RETURNING grp, version)
-        SELECT true, host_id, generation FROM claimed
+        SELECT true, host_id, generation, measured, version FROM claimed
         UNION ALL
-        SELECT false, grp, version FROM bumped
+        SELECT false, grp, version, 0::float8, 0::bigint FROM bumped
         """
-    typealias Row = (Bool, String, Int64)
+    typealias Row = (Bool, String, Int64, Double, Int64)
 
     var claims: [HostClaim]
     var placements: [PlacementRecord]
@@ -113,19 +113,21 @@ struct LookUpStatement: PostgresPreparedStatement {
 }
 
 struct UnseenHostsStatement: PostgresPreparedStatement {
-    static let name = "placement_unseen_hosts_v1"
+    static let name = "placement_unseen_hosts_v2"
     static let sql = """
         SELECT s.horizon, \(InventoryRepository.hostColumns)
         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS s
-          LEFT JOIN hosts ON version >= $1
+          LEFT JOIN hosts ON version >= $1 AND version <> ALL($2::bigint[])
         """
     typealias Row = PostgresRow
 
     var horizon: Int64
+    var skipping: [Int64]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 1)
+        var b = PostgresBindings(capacity: 2)
         b.append(horizon)
+        b.append(skipping)
         return b
     }
 

@@ -46,6 +46,12 @@ struct HostClaim: Sendable {
     var expectedGeneration: Int64
 }
 
+/// A claimed host's row as the claim left it: what the cache did not decide itself.
+struct ClaimedHost: Sendable {
+    var generation: Int64
+    var measured: Double
+}
+
 /// One replica's in-memory copy of the inventory, kept in step with the database: the first
 /// load takes every host and placement, later syncs only hosts written since (the
 /// handler reads the rows in its transaction and hands them over). Decisions run against it;
@@ -57,6 +63,11 @@ struct HostClaim: Sendable {
 /// undoes just that attempt's decisions (`undo(_:)`), and a rolled-back transaction that
 /// changed the cache drops it (`rollBack()`), so the next sync reloads it from the database.
 /// Rollbacks are rare; a rejected record is rejected before it touches the cache.
+///
+/// A sync skips the rows of the replica's own transactions whose every host write was a
+/// claim the cache confirmed (`mirrored`): reading back the hosts the previous batch claimed
+/// was most of a sync's cost. A transaction stops being mirrored at any other host write
+/// (`writesUnmirrored()`); its rows are then read back as usual.
 actor FleetCache {
     /// Every change goes through here, so `changed` cannot miss one. (A `didSet` that does not
     /// read `oldValue` mutates in place: no copy.)
@@ -65,6 +76,10 @@ actor FleetCache {
     }
     /// Whether the cache changed since the current transaction began.
     private var changed = false
+    /// Whether every host write of the current transaction so far is one the cache holds.
+    private var mirrored = true
+    /// The current transaction's id, once a confirmed claim has given it.
+    private var writer: Int64?
     private var decisions = 0
 
     /// Everything the cache knows.
@@ -72,6 +87,8 @@ actor FleetCache {
         var fleet = Fleet()
         var generations: [String: Int64] = [:]
         var horizon: Int64 = 0
+        /// This replica's mirrored transactions at or after `horizon`, whose rows a sync skips.
+        var mirroredWriters: Set<Int64> = []
         var loaded = false
         /// The group version whose members the fleet holds, per group refreshed or written.
         var groupVersions: [String: Int64] = [:]
@@ -81,9 +98,24 @@ actor FleetCache {
     /// before the first load.
     var syncHorizon: Int64? { state.loaded ? state.horizon : nil }
 
+    /// Transactions whose host rows the next sync can skip: the cache wrote them itself. (A
+    /// transaction that rolled back left no rows, so its id here is harmless.)
+    var syncSkipping: [Int64] { Array(state.mirroredWriters) }
+
     var hostCount: Int { state.fleet.count }
 
-    func beginTransaction() { changed = false }
+    func beginTransaction() {
+        changed = false
+        mirrored = true
+        writer = nil
+    }
+
+    /// The current transaction writes hosts in a way the cache does not hold: a sync must read
+    /// its rows back.
+    func writesUnmirrored() {
+        mirrored = false
+        if let writer { state.mirroredWriters.remove(writer) }
+    }
 
     /// The transaction rolled back: if it changed the cache, forget everything; the next sync
     /// loads the committed state afresh.
@@ -118,6 +150,7 @@ actor FleetCache {
     func apply(_ records: [HostRecord], horizon: Int64) {
         for record in records { apply(record) }
         state.horizon = horizon
+        state.mirroredWriters = state.mirroredWriters.filter { $0 >= horizon }
     }
 
     /// Overwrites the cached host with the database's row.
@@ -210,9 +243,16 @@ actor FleetCache {
 
     func generation(of hostID: String) -> Int64 { state.generations[hostID] ?? 0 }
 
-    /// Records the generations the database gave the claimed hosts.
-    func confirm(_ generations: [String: Int64]) {
-        for (hostID, generation) in generations { state.generations[hostID] = generation }
+    /// Records what the database's claim gave the claimed hosts, written by transaction
+    /// `writer`. With the decisions already applied, the cache now holds those rows.
+    func confirm(_ claimed: [String: ClaimedHost], writer: Int64) {
+        for (hostID, host) in claimed {
+            state.generations[hostID] = host.generation
+            state.fleet.setMeasuredUtilisation(host.measured, of: hostID)
+        }
+        guard mirrored, !claimed.isEmpty else { return }
+        self.writer = writer
+        state.mirroredWriters.insert(writer)
     }
 
     /// Records a release.

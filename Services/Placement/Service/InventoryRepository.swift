@@ -97,8 +97,11 @@ struct InventoryRepository {
     /// a row of a transaction that began earlier and committed later (another replica's claim
     /// or release); every transaction at or after the horizon may still commit, so its rows
     /// are read again next time. Horizon 0 reads every host.
-    func hosts(unseenSince horizon: Int64) async throws -> (hosts: [HostRecord], horizon: Int64) {
-        let rows = try await tx.execute(UnseenHostsStatement(horizon: horizon))
+    ///
+    /// Rows last written by one of the `skipping` transactions are left out: the reader wrote
+    /// them itself and already holds what they say.
+    func hosts(unseenSince horizon: Int64, skipping: [Int64] = []) async throws -> (hosts: [HostRecord], horizon: Int64) {
+        let rows = try await tx.execute(UnseenHostsStatement(horizon: horizon, skipping: skipping))
         var next = horizon
         let records = try await hostRecords(rows) { row in next = try row["horizon"].decode(Int64.self) }
         return (records, next)
@@ -110,21 +113,29 @@ struct InventoryRepository {
 
     /// Claims resources on each host if its generation is still the expected one and it is
     /// ready and has room, and only if every claim succeeds, records `placements` and steps the
-    /// versions of the groups they join: one statement. Returns the new generation of each
-    /// host claimed and, when all were, the groups' new versions. A host missing from
-    /// `claimed` lost a race: nothing was recorded, and the caller gives back the claims that
-    /// did succeed (`unclaim`) and decides again.
+    /// versions of the groups they join: one statement. Returns each claimed host's row as the
+    /// claim left it (beyond what the claimer knew, only `measured` can differ: it is the one
+    /// column written without stepping the generation), the claiming transaction's id (the
+    /// rows' new version, 0 when nothing was claimed) and, when every claim won, the groups'
+    /// new versions. A host missing from `claimed` lost a race: nothing was recorded, and the
+    /// caller gives back the claims that did succeed (`unclaim`) and decides again.
     func claim(
         _ claims: [HostClaim], recording placements: [PlacementRecord]
-    ) async throws -> (claimed: [String: Int64], groupVersions: [String: Int64]) {
+    ) async throws -> (claimed: [String: ClaimedHost], writer: Int64, groupVersions: [String: Int64]) {
         let groups = Set(placements.flatMap(\.groups)).sorted()
         let rows = try await tx.execute(ClaimStatement(claims: claims, placements: placements, groups: groups))
-        var claimed: [String: Int64] = [:]
+        var claimed: [String: ClaimedHost] = [:]
+        var writer: Int64 = 0
         var versions: [String: Int64] = [:]
-        for try await (isHost, id, number) in rows {
-            if isHost { claimed[id] = number } else { versions[id] = number }
+        for try await (isHost, id, number, measured, version) in rows {
+            if isHost {
+                claimed[id] = ClaimedHost(generation: number, measured: measured)
+                writer = version
+            } else {
+                versions[id] = number
+            }
         }
-        return (claimed, versions)
+        return (claimed, writer, versions)
     }
 
     /// Returns `resources` to a host.

@@ -29,6 +29,11 @@ struct PlacementHandler: EventHandler {
     /// together.
     func handle(batch events: [DecodedEvent], in tx: StoreTransaction) async throws -> [[Emission]] {
         await cache.beginTransaction()
+        if !events.allSatisfy({ $0.message is Novacron_V1_PlaceVM }) {
+            // Inventory events, releases, migrations and drains write hosts beyond the claims
+            // the cache confirms.
+            await cache.writesUnmirrored()
+        }
         let repository = InventoryRepository(tx: tx)
         var answers = [[Emission]](repeating: [], count: events.count)
         var commands: [Int] = []
@@ -281,16 +286,17 @@ struct PlacementHandler: EventHandler {
                         command: try p.commandBytes ?? p.command.serializedBytes(), placedEvent: payload, commandID: p.command.commandID))
             }
             if !claims.isEmpty {
-                let (claimed, versions) = try await repository.claim(claims, recording: placements)
+                let (claimed, writer, versions) = try await repository.claim(claims, recording: placements)
                 guard claimed.count == claims.count else {
                     // All or nothing: give back what this attempt did claim.
+                    await cache.writesUnmirrored()
                     try await repository.unclaim(claims.filter { claimed[$0.hostID] != nil })
                     metrics.conflicts.increment(by: Int64(claims.count - claimed.count))
                     await cache.undo(journal)
                     try await sync(repository)
                     continue
                 }
-                await cache.confirm(claimed)
+                await cache.confirm(claimed, writer: writer)
                 // The groups are locked, so these versions follow the cache's own view.
                 await cache.noteGroupVersions(versions)
             }
@@ -335,7 +341,7 @@ struct PlacementHandler: EventHandler {
     /// Brings the cache up to the database: changed hosts only, or everything the first time.
     private func sync(_ repository: InventoryRepository) async throws {
         if let since = await cache.syncHorizon {
-            let (hosts, horizon) = try await repository.hosts(unseenSince: since)
+            let (hosts, horizon) = try await repository.hosts(unseenSince: since, skipping: await cache.syncSkipping)
             await cache.apply(hosts, horizon: horizon)
         } else {
             let (hosts, horizon) = try await repository.hosts(unseenSince: 0)
