@@ -247,7 +247,7 @@ struct EndToEnd {
     }
 
     private func envelope(_ message: any SwiftProtobuf.Message, key: String, topic: String) throws -> OutgoingMessage {
-        let e = try EnvelopeCodec.envelope(message, key: key, eventID: UUID().uuidString, occurredAt: Date(), producer: "bench")
+        let e = try EnvelopeCodec.envelope(message, key: key, eventID: EventID.random(), occurredAt: Date(), producer: "bench")
         return OutgoingMessage(topic: topic, key: key, value: Array(try e.serializedData()))
     }
 
