@@ -8,7 +8,7 @@ import PostgresNIO
 /// custom one: a nested loop of index probes per id.
 ///
 /// Each is the SQL of the `InventoryRepository` method of the same name, which documents
-/// what it does: `claim`, `lookUp`, `hosts(unseenSince:)`.
+/// what it does: `claim`, `lookUp`, `hosts(unseenSince:skipping:readingVersionsOf:)`.
 struct ClaimStatement: PostgresPreparedStatement {
     static let name = "placement_claim_v1"
     static let sql = """
@@ -113,21 +113,25 @@ struct LookUpStatement: PostgresPreparedStatement {
 }
 
 struct UnseenHostsStatement: PostgresPreparedStatement {
-    static let name = "placement_unseen_hosts_v2"
+    static let name = "placement_unseen_hosts_v3"
     static let sql = """
-        SELECT s.horizon, \(InventoryRepository.hostColumns)
+        SELECT s.horizon, g.groups, g.versions, \(InventoryRepository.hostColumns)
         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS s
+          CROSS JOIN (SELECT coalesce(array_agg(grp), '{}') AS groups, coalesce(array_agg(version), '{}') AS versions
+                      FROM group_versions WHERE grp = ANY($3::text[])) AS g
           LEFT JOIN hosts ON version >= $1 AND version <> ALL($2::bigint[])
         """
     typealias Row = PostgresRow
 
     var horizon: Int64
     var skipping: [Int64]
+    var groups: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 2)
+        var b = PostgresBindings(capacity: 3)
         b.append(horizon)
         b.append(skipping)
+        b.append(groups)
         return b
     }
 

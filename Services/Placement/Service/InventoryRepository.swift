@@ -100,11 +100,21 @@ struct InventoryRepository {
     ///
     /// Rows last written by one of the `skipping` transactions are left out: the reader wrote
     /// them itself and already holds what they say.
-    func hosts(unseenSince horizon: Int64, skipping: [Int64] = []) async throws -> (hosts: [HostRecord], horizon: Int64) {
-        let rows = try await tx.execute(UnseenHostsStatement(horizon: horizon, skipping: skipping))
-        var next = horizon
-        let records = try await hostRecords(rows) { row in next = try row["horizon"].decode(Int64.self) }
-        return (records, next)
+    ///
+    /// In the same round trip: the current versions of `groups` (a group never written has
+    /// none).
+    func hosts(
+        unseenSince horizon: Int64, skipping: [Int64] = [], readingVersionsOf groups: [String] = []
+    ) async throws -> (hosts: [HostRecord], horizon: Int64, groupVersions: [String: Int64]) {
+        let rows = try await tx.execute(UnseenHostsStatement(horizon: horizon, skipping: skipping, groups: groups))
+        // Every row repeats the horizon and the group versions; the first one gives them.
+        var shared: (horizon: Int64, versions: [String: Int64])?
+        let records = try await hostRecords(rows) { row in
+            guard shared == nil else { return }
+            let (names, numbers) = (try row["groups"].decode([String].self), try row["versions"].decode([Int64].self))
+            shared = (try row["horizon"].decode(Int64.self), Dictionary(zip(names, numbers), uniquingKeysWith: { a, _ in a }))
+        }
+        return (records, shared?.horizon ?? horizon, shared?.versions ?? [:])
     }
 
     func host(_ hostID: String) async throws -> HostRecord? {
@@ -243,19 +253,6 @@ struct InventoryRepository {
               RETURNING grp)
             SELECT count(*) FROM bumped
             """)
-    }
-
-    /// Current versions of `groups`; a group never written has none (version 0).
-    func groupVersions(_ groups: [String]) async throws -> [String: Int64] {
-        guard !groups.isEmpty else { return [:] }
-        return try await groupVersions(in: try await tx.query("SELECT grp, version FROM group_versions WHERE grp = ANY(\(groups))"))
-    }
-
-    /// Rows of (group, version) as a map.
-    private func groupVersions(in rows: PostgresRowSequence) async throws -> [String: Int64] {
-        var versions: [String: Int64] = [:]
-        for try await (group, version) in rows.decode((String, Int64).self) { versions[group] = version }
-        return versions
     }
 
     /// Members of each VM group per host, for the groups a request's rules name. `&&` lets the

@@ -329,9 +329,8 @@ struct PlacementHandler: EventHandler {
     /// hold across replicas. The caller holds the groups' locks, so what it reads stays true
     /// until commit.
     private func catchUp(_ groups: [String], _ repository: InventoryRepository) async throws {
-        try await sync(repository)
+        let current = try await sync(repository, readingVersionsOf: groups)
         guard !groups.isEmpty else { return }
-        let current = try await repository.groupVersions(groups)
         let stale = await cache.staleGroups(groups, current: current)
         guard !stale.isEmpty else { return }
         await cache.setMembers(try await repository.members(of: stale), of: stale)
@@ -339,15 +338,22 @@ struct PlacementHandler: EventHandler {
     }
 
     /// Brings the cache up to the database: changed hosts only, or everything the first time.
-    private func sync(_ repository: InventoryRepository) async throws {
+    /// Returns the current versions of `groups`, read in the same statement.
+    @discardableResult
+    private func sync(_ repository: InventoryRepository, readingVersionsOf groups: [String] = []) async throws -> [String: Int64] {
+        let versions: [String: Int64]
         if let since = await cache.syncHorizon {
-            let (hosts, horizon) = try await repository.hosts(unseenSince: since, skipping: await cache.syncSkipping)
+            let (hosts, horizon, current) = try await repository.hosts(
+                unseenSince: since, skipping: await cache.syncSkipping, readingVersionsOf: groups)
             await cache.apply(hosts, horizon: horizon)
+            versions = current
         } else {
-            let (hosts, horizon) = try await repository.hosts(unseenSince: 0)
+            let (hosts, horizon, current) = try await repository.hosts(unseenSince: 0, readingVersionsOf: groups)
             await cache.load(hosts: hosts, horizon: horizon, placements: try await repository.allPlacements())
+            versions = current
         }
         metrics.inventory.set(Double(await cache.hostCount))
+        return versions
     }
 
     func release(_ command: Novacron_V1_ReleaseVM, _ repository: InventoryRepository) async throws -> [Emission] {
