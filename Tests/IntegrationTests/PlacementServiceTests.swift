@@ -288,6 +288,30 @@ struct PlacementDeployment {
         #expect(abs(raw - 0.1) < 1e-9, "scored by the 0.9 sample (raw 1 - 0.9), not by what the cache held before the claim")
     }
 
+    /// A record redelivered (same event id) in one batch with a new command: the inbox skips
+    /// the redelivery, which gets no second answer, and the new command is placed once.
+    @Test func aRedeliveryInABatchIsSkippedAndTheRestIsPlacedOnce() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "redeliver")
+        let replica = try await deployment.startConsuming("placement")[0]
+        defer { Task { await replica.stop() } }
+        #expect(try await deployment.register(2) { _ in "z1" }, "hosts registered")
+        let run = deployment.run
+        // Both records on one key, so one partition and one batch.
+        let first = try Records.envelope(deployment.place(0), key: "\(run)-vm0", topic: TopicCatalog.vmCommands)
+        let second = try Records.envelope(deployment.place(1), key: "\(run)-vm0", topic: TopicCatalog.vmCommands)
+        let producer = try KafkaProducer(configuration: env.kafka)
+        try await producer.sendAll([first])
+        #expect(try await deployment.answers(1).count == 1)
+        try await producer.sendAll([first, second])
+        await producer.close()
+        let status = try await StatusProbe.find(in: replica)
+        #expect(await eventually { ((try? await status.metric("novacron_events_duplicate_total")) ?? 0) == 1 }, "the redelivery was skipped")
+        let answers = try await deployment.answers(3, timeout: .seconds(10))
+        #expect(answers.map(\.envelope.key).sorted() == ["\(run)-vm0", "\(run)-vm1"], "one answer per command, none for the redelivery")
+        #expect(try await deployment.allocatedCPU() == 2000, "two VMs claimed, once each")
+    }
+
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity
     /// group (one member per host) published at once: exactly 10 placed, on 10 different
     /// hosts, and 30 refused for anti-affinity, whichever replica decided each.
