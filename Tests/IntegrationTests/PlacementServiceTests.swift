@@ -312,6 +312,42 @@ struct PlacementDeployment {
         #expect(try await deployment.allocatedCPU() == 2000, "two VMs claimed, once each")
     }
 
+    /// A host's telemetry samples and heartbeats, sent together, fold into its smoothed
+    /// measured utilisation in order (0.8 old + 0.2 new per sample, clamped to 0...1), however
+    /// the consumer batches them; a host that is not registered is left alone.
+    @Test func telemetrySamplesFoldInOrder() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "samples")
+        let replica = try await deployment.startConsuming("placement")[0]
+        defer { Task { await replica.stop() } }
+        #expect(try await deployment.register(1) { _ in "z1" }, "host registered")
+        let (schema, run) = (deployment.schema, deployment.run)
+        let host = "\(run)-h0"
+        func sample(cpu: Double, memory: Double, of hostID: String = host) -> (String, String, any SwiftProtobuf.Message) {
+            var t = Novacron_V1_HostTelemetry()
+            t.hostID = hostID
+            t.utilisation.cpu = cpu
+            t.utilisation.memory = memory
+            return (TopicCatalog.hostTelemetry, hostID, t)
+        }
+        var beat = Novacron_V1_HostHeartbeat()
+        beat.hostID = host
+        try await deployment.publish([
+            sample(cpu: 0.4, memory: 0.6), (TopicCatalog.hostEvents, host, beat), sample(cpu: 1, memory: 1),
+            sample(cpu: 0.25, memory: 0.25), sample(cpu: 2, memory: 1), sample(cpu: 0.9, memory: 0.9, of: "\(run)-ghost"),
+        ])
+        // 0.5, 1, 0.25, then 1.5 clamped to 1.
+        let expected = [0.5, 1, 0.25, 1].reduce(0.0) { 0.8 * $0 + 0.2 * $1 }
+        let folded = await eventually {
+            let measured = try? await env.scalar(
+                "SELECT measured FROM \(unescaped: schema).hosts WHERE host_id = \(host) AND last_heartbeat IS NOT NULL", as: Double.self)
+            return measured.map { abs($0 - expected) < 1e-9 } ?? false
+        }
+        #expect(folded, "measured utilisation \(expected) after the four samples in order")
+        let hosts = try await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).hosts", as: Int.self)
+        #expect(hosts == 1, "no row for the unregistered host")
+    }
+
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity
     /// group (one member per host) published at once: exactly 10 placed, on 10 different
     /// hosts, and 30 refused for anti-affinity, whichever replica decided each.

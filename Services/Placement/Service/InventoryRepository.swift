@@ -48,15 +48,24 @@ struct InventoryRepository {
         alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation
         """
 
-    /// Inserts or updates a host's registration; its allocation is kept.
-    func upsert(_ host: NovaCore.Host) async throws {
-        let labels = String(decoding: try JSONEncoder().encode(host.labels), as: UTF8.self)
+    /// Inserts or updates hosts' registrations, in one statement; their allocations are kept.
+    /// A host registered twice in `hosts` takes the later registration.
+    func upsert(_ hosts: [NovaCore.Host]) async throws {
+        var latest: [String: Int] = [:]
+        for (i, host) in hosts.enumerated() { latest[host.id] = i }
+        let unique = hosts.indices.filter { latest[hosts[$0].id] == $0 }.map { hosts[$0] }
+        guard !unique.isEmpty else { return }
+        let labels = try unique.map { String(decoding: try JSONEncoder().encode($0.labels), as: UTF8.self) }
         try await tx.query(
             """
             INSERT INTO hosts (host_id, cloud, region, zone, labels, cap_cpu, cap_mem, cap_disk, cap_gpu, price, spot, state)
-            VALUES (\(host.id), \(host.topology.cloud), \(host.topology.region), \(host.topology.zone), \(labels)::jsonb,
-                    \(host.capacity.vcpuMillis), \(host.capacity.memoryMiB), \(host.capacity.diskGiB), \(host.capacity.gpus),
-                    \(host.priceMicrosPerHour), \(host.spot), \(host.state.rawValue))
+            SELECT id, cloud, region, zone, labels::jsonb, cpu, mem, disk, gpu, price, spot, state
+            FROM unnest(\(unique.map(\.id))::text[], \(unique.map(\.topology.cloud))::text[], \(unique.map(\.topology.region))::text[],
+                        \(unique.map(\.topology.zone))::text[], \(labels)::text[], \(unique.map(\.capacity.vcpuMillis))::bigint[],
+                        \(unique.map(\.capacity.memoryMiB))::bigint[], \(unique.map(\.capacity.diskGiB))::bigint[],
+                        \(unique.map(\.capacity.gpus))::bigint[], \(unique.map(\.priceMicrosPerHour))::bigint[],
+                        \(unique.map(\.spot))::bool[], \(unique.map(\.state.rawValue))::text[])
+                 AS r(id, cloud, region, zone, labels, cpu, mem, disk, gpu, price, spot, state)
             ON CONFLICT (host_id) DO UPDATE SET cloud = EXCLUDED.cloud, region = EXCLUDED.region, zone = EXCLUDED.zone,
               labels = EXCLUDED.labels, cap_cpu = EXCLUDED.cap_cpu, cap_mem = EXCLUDED.cap_mem, cap_disk = EXCLUDED.cap_disk,
               cap_gpu = EXCLUDED.cap_gpu, price = EXCLUDED.price, spot = EXCLUDED.spot,
@@ -73,18 +82,21 @@ struct InventoryRepository {
             """)
     }
 
-    /// Folds a utilisation sample into the host's smoothed measured utilisation.
-    func recordUtilisation(_ value: Double, of hostID: String) async throws {
+    /// Applies hosts' heartbeats and utilisation samples, folded per host (`HostReports`), in
+    /// one statement. A sample steps the host's version (the cache reads `measured`); a
+    /// heartbeat alone does not. Hosts not registered are left alone, as before: their
+    /// telemetry may overtake their registration, which comes on another topic.
+    func record(_ reports: HostReports) async throws {
+        guard !reports.isEmpty else { return }
+        let folded = reports.hostIDs.map { reports[$0] }
         try await tx.query(
             """
-            UPDATE hosts SET measured = 0.8 * measured + 0.2 * \(min(1, max(0, value))), last_heartbeat = now(),
-              version = \(unescaped: Self.writerVersion)
-            WHERE host_id = \(hostID)
+            UPDATE hosts h SET measured = h.measured * r.factor + r.addend, last_heartbeat = now(),
+              version = CASE WHEN r.sampled THEN \(unescaped: Self.writerVersion) ELSE h.version END
+            FROM unnest(\(reports.hostIDs)::text[], \(folded.map(\.factor))::float8[], \(folded.map(\.addend))::float8[],
+                        \(folded.map(\.sampled))::bool[]) AS r(host_id, factor, addend, sampled)
+            WHERE h.host_id = r.host_id
             """)
-    }
-
-    func recordHeartbeat(of hostID: String) async throws {
-        try await tx.query("UPDATE hosts SET last_heartbeat = now() WHERE host_id = \(hostID)")
     }
 
     /// A host row's `version` is the id of the transaction that last wrote it (what

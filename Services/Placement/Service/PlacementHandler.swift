@@ -37,15 +37,17 @@ struct PlacementHandler: EventHandler {
         let repository = InventoryRepository(tx: tx)
         var answers = [[Emission]](repeating: [], count: events.count)
         var commands: [Int] = []
+        var hostEvents: [DecodedEvent] = []
         for (index, event) in events.enumerated() {
             switch event.message {
             case is Novacron_V1_HostRegistered, is Novacron_V1_HostStateChanged, is Novacron_V1_HostHeartbeat,
                 is Novacron_V1_HostTelemetry, is Novacron_V1_HostDrained:
-                answers[index] = try await handleOne(event, repository)
+                hostEvents.append(event)
             default:
                 commands.append(index)
             }
         }
+        try await applyInventory(hostEvents, repository)
         var run: [PlaceEntry] = []
         for index in commands {
             if let command = events[index].message as? Novacron_V1_PlaceVM {
@@ -73,24 +75,46 @@ struct PlacementHandler: EventHandler {
         await cache.rollBack()
     }
 
+    /// Applies host events in order (a drained host needs nothing here). Consecutive registrations go in one statement, and so do
+    /// consecutive heartbeats and telemetry samples (folded per host): a fleet's telemetry
+    /// costs a statement per batch, not per sample. State changes go one at a time, each
+    /// checking its host is known.
+    private func applyInventory(_ events: [DecodedEvent], _ repository: InventoryRepository) async throws {
+        var registrations: [NovaCore.Host] = []
+        var reports = HostReports()
+        func flush() async throws {
+            try await repository.upsert(registrations)
+            try await repository.record(reports)
+            registrations.removeAll()
+            reports = HostReports()
+        }
+        for event in events {
+            switch event.message {
+            case let m as Novacron_V1_HostRegistered:
+                if !reports.isEmpty { try await flush() }
+                registrations.append(try NovaCore.Host(registered: m))
+            case let m as Novacron_V1_HostHeartbeat:
+                if !registrations.isEmpty { try await flush() }
+                reports.heartbeat(m.hostID)
+            case let m as Novacron_V1_HostTelemetry:
+                if !registrations.isEmpty { try await flush() }
+                reports.sample((m.utilisation.cpu + m.utilisation.memory) / 2, of: m.hostID)
+            case let m as Novacron_V1_HostStateChanged:
+                try await flush()
+                let state = try HostState(m.current)
+                guard try await repository.setState(state, of: m.hostID) else {
+                    throw HandlerRejection(code: "unknown_host", "host '\(m.hostID)' is not registered")
+                }
+            default:
+                continue
+            }
+        }
+        try await flush()
+    }
+
     private func handleOne(_ event: DecodedEvent, _ repository: InventoryRepository) async throws -> [Emission] {
         switch event.message {
-        case let m as Novacron_V1_HostRegistered:
-            try await repository.upsert(try NovaCore.Host(registered: m))
-            return []
-        case let m as Novacron_V1_HostStateChanged:
-            let state = try HostState(m.current)
-            guard try await repository.setState(state, of: m.hostID) else {
-                throw HandlerRejection(code: "unknown_host", "host '\(m.hostID)' is not registered")
-            }
-            return []
-        case let m as Novacron_V1_HostHeartbeat:
-            try await repository.recordHeartbeat(of: m.hostID)
-            return []
-        case let m as Novacron_V1_HostTelemetry:
-            try await repository.recordUtilisation((m.utilisation.cpu + m.utilisation.memory) / 2, of: m.hostID)
-            return []
-        case is Novacron_V1_HostDrained, is Novacron_V1_StartVM, is Novacron_V1_StopVM:
+        case is Novacron_V1_StartVM, is Novacron_V1_StopVM:
             return []
         case let m as Novacron_V1_ReleaseVM:
             return try await answering(m.commandID, repository) { try await release(m, repository) }
