@@ -7,34 +7,37 @@ struct HostReports: Sendable {
     static let weight = 0.2
 
     /// One host's reports: the fold of its samples, and whether it had any.
-    struct Folded: Sendable, Equatable {
+    struct Folded: Sendable {
+        var hostID: String
         var factor = 1.0
         var addend = 0.0
         var sampled = false
     }
 
-    private var folded: [String: Folded] = [:]
-    /// Hosts in the order of their first report.
-    private(set) var hostIDs: [String] = []
+    /// Per host, in the order of its first report.
+    private(set) var hosts: [Folded] = []
+    private var position: [String: Int] = [:]
 
-    var isEmpty: Bool { hostIDs.isEmpty }
-
-    subscript(hostID: String) -> Folded { folded[hostID] ?? Folded() }
+    var isEmpty: Bool { hosts.isEmpty }
 
     /// The host is alive.
     mutating func heartbeat(_ hostID: String) {
-        if folded[hostID] == nil {
-            folded[hostID] = Folded()
-            hostIDs.append(hostID)
-        }
+        _ = index(of: hostID)
     }
 
     /// The host measured `utilisation` (clamped to 0...1).
     mutating func sample(_ utilisation: Double, of hostID: String) {
-        heartbeat(hostID)
+        let i = index(of: hostID)
         let value = min(1, max(0, utilisation))
-        folded[hostID]!.factor *= 1 - Self.weight
-        folded[hostID]!.addend = (1 - Self.weight) * folded[hostID]!.addend + Self.weight * value
-        folded[hostID]!.sampled = true
+        hosts[i].factor *= 1 - Self.weight
+        hosts[i].addend = (1 - Self.weight) * hosts[i].addend + Self.weight * value
+        hosts[i].sampled = true
+    }
+
+    private mutating func index(of hostID: String) -> Int {
+        if let i = position[hostID] { return i }
+        position[hostID] = hosts.count
+        hosts.append(Folded(hostID: hostID))
+        return hosts.count - 1
     }
 }

@@ -88,13 +88,13 @@ struct InventoryRepository {
     /// telemetry may overtake their registration, which comes on another topic.
     func record(_ reports: HostReports) async throws {
         guard !reports.isEmpty else { return }
-        let folded = reports.hostIDs.map { reports[$0] }
+        let hosts = reports.hosts
         try await tx.query(
             """
             UPDATE hosts h SET measured = h.measured * r.factor + r.addend, last_heartbeat = now(),
               version = CASE WHEN r.sampled THEN \(unescaped: Self.writerVersion) ELSE h.version END
-            FROM unnest(\(reports.hostIDs)::text[], \(folded.map(\.factor))::float8[], \(folded.map(\.addend))::float8[],
-                        \(folded.map(\.sampled))::bool[]) AS r(host_id, factor, addend, sampled)
+            FROM unnest(\(hosts.map(\.hostID))::text[], \(hosts.map(\.factor))::float8[], \(hosts.map(\.addend))::float8[],
+                        \(hosts.map(\.sampled))::bool[]) AS r(host_id, factor, addend, sampled)
             WHERE h.host_id = r.host_id
             """)
     }

@@ -75,10 +75,10 @@ struct PlacementHandler: EventHandler {
         await cache.rollBack()
     }
 
-    /// Applies host events in order (a drained host needs nothing here). Consecutive registrations go in one statement, and so do
-    /// consecutive heartbeats and telemetry samples (folded per host): a fleet's telemetry
-    /// costs a statement per batch, not per sample. State changes go one at a time, each
-    /// checking its host is known.
+    /// Applies host events in order (a drained host needs nothing here). Consecutive
+    /// registrations go in one statement, and so do consecutive heartbeats and telemetry
+    /// samples (folded per host): a fleet's telemetry costs a statement per batch, not per
+    /// sample. State changes go one at a time, each checking its host is known.
     private func applyInventory(_ events: [DecodedEvent], _ repository: InventoryRepository) async throws {
         var registrations: [NovaCore.Host] = []
         var reports = HostReports()
@@ -365,16 +365,13 @@ struct PlacementHandler: EventHandler {
     /// Returns the current versions of `groups`, read in the same statement.
     @discardableResult
     private func sync(_ repository: InventoryRepository, readingVersionsOf groups: [String] = []) async throws -> [String: Int64] {
-        let versions: [String: Int64]
-        if let since = await cache.syncHorizon {
-            let (hosts, horizon, current) = try await repository.hosts(
-                unseenSince: since, skipping: await cache.syncSkipping, readingVersionsOf: groups)
-            await cache.apply(hosts, horizon: horizon)
-            versions = current
-        } else {
-            let (hosts, horizon, current) = try await repository.hosts(unseenSince: 0, readingVersionsOf: groups)
+        let since = await cache.syncHorizon
+        let (hosts, horizon, versions) = try await repository.hosts(
+            unseenSince: since ?? 0, skipping: await cache.syncSkipping, readingVersionsOf: groups)
+        if since == nil {
             await cache.load(hosts: hosts, horizon: horizon, placements: try await repository.allPlacements())
-            versions = current
+        } else {
+            await cache.apply(hosts, horizon: horizon)
         }
         metrics.inventory.set(Double(await cache.hostCount))
         return versions
