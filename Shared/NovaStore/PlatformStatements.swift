@@ -16,13 +16,8 @@ struct ClaimInboxStatement: PostgresPreparedStatement {
     var entries: [InboxEntry]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 5)
-        b.append(entries.map(\.eventID))
-        b.append(entries.map(\.type))
-        b.append(entries.map(\.topic))
-        b.append(entries.map(\.partition))
-        b.append(entries.map(\.offset))
-        return b
+        try PostgresBindings(
+            entries.map(\.eventID), entries.map(\.type), entries.map(\.topic), entries.map(\.partition), entries.map(\.offset))
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
@@ -42,16 +37,21 @@ struct AppendOutboxStatement: PostgresPreparedStatement {
     var records: [OutboxRecord]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 5)
-        b.append(records.map(\.eventID))
-        b.append(records.map(\.topic))
-        b.append(records.map(\.key))
-        b.append(records.map(\.eventType))
-        b.append(records.map { ByteBuffer(bytes: $0.envelope) })
-        return b
+        try PostgresBindings(
+            records.map(\.eventID), records.map(\.topic), records.map(\.key), records.map(\.eventType),
+            records.map { ByteBuffer(bytes: $0.envelope) })
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
         try row.decode(Row.self)
+    }
+}
+
+extension PostgresBindings {
+    /// Bindings of `values` as $1, $2, ... in their order: a prepared statement's parameters
+    /// in one expression.
+    public init<each Value: PostgresThrowingDynamicTypeEncodable>(_ values: repeat each Value) throws {
+        self.init()
+        for value in repeat each values { try append(value) }
     }
 }

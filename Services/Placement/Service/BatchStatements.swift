@@ -46,25 +46,13 @@ struct ClaimStatement: PostgresPreparedStatement {
     var groups: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 17)
-        b.append(claims.map(\.hostID))
-        b.append(claims.map(\.resources.vcpuMillis))
-        b.append(claims.map(\.resources.memoryMiB))
-        b.append(claims.map(\.resources.diskGiB))
-        b.append(claims.map(\.resources.gpus))
-        b.append(claims.map(\.expectedGeneration))
-        b.append(placements.map(\.vmID))
-        b.append(placements.map(\.hostID))
-        b.append(placements.map(\.resources.vcpuMillis))
-        b.append(placements.map(\.resources.memoryMiB))
-        b.append(placements.map(\.resources.diskGiB))
-        b.append(placements.map(\.resources.gpus))
-        b.append(placements.map { JSONText.array($0.groups) })
-        b.append(placements.map { ByteBuffer(bytes: $0.command) })
-        b.append(placements.map { ByteBuffer(bytes: $0.placedEvent) })
-        b.append(placements.map(\.commandID))
-        b.append(groups)
-        return b
+        try PostgresBindings(
+            claims.map(\.hostID), claims.map(\.resources.vcpuMillis), claims.map(\.resources.memoryMiB),
+            claims.map(\.resources.diskGiB), claims.map(\.resources.gpus), claims.map(\.expectedGeneration),
+            placements.map(\.vmID), placements.map(\.hostID), placements.map(\.resources.vcpuMillis),
+            placements.map(\.resources.memoryMiB), placements.map(\.resources.diskGiB), placements.map(\.resources.gpus),
+            placements.map { JSONText.array($0.groups) }, placements.map { ByteBuffer(bytes: $0.command) },
+            placements.map { ByteBuffer(bytes: $0.placedEvent) }, placements.map(\.commandID), groups)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
@@ -100,11 +88,7 @@ struct LookUpStatement: PostgresPreparedStatement {
     var vms: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 3)
-        b.append(lockKeys)
-        b.append(commands)
-        b.append(vms)
-        return b
+        try PostgresBindings(lockKeys, commands, vms)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
@@ -128,11 +112,7 @@ struct UnseenHostsStatement: PostgresPreparedStatement {
     var groups: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(capacity: 3)
-        b.append(horizon)
-        b.append(skipping)
-        b.append(groups)
-        return b
+        try PostgresBindings(horizon, skipping, groups)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
