@@ -49,7 +49,8 @@ struct AppendOutboxStatement: PostgresPreparedStatement {
 
 extension PostgresBindings {
     /// Bindings of `values` as $1, $2, ... in their order: a prepared statement's parameters
-    /// in one expression.
+    /// in one expression. Inlinable, so the encoding is specialized where it is called.
+    @inlinable
     public init<each Value: PostgresThrowingDynamicTypeEncodable>(_ values: repeat each Value) throws {
         self.init()
         for value in repeat each values { try append(value) }
