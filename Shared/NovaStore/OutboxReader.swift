@@ -82,7 +82,7 @@ public struct OutboxReader: Sendable {
     /// back, so no other round holds them).
     public func deletePublished(_ seqs: [Int64]) async throws {
         guard !seqs.isEmpty else { return }
-        try await store.query("DELETE FROM \(unescaped: store.schema.value).outbox WHERE seq = ANY(\(seqs))")
+        for try await _ in try await store.client.execute(DeletePublishedStatement(seqs: seqs), logger: store.logger) {}
     }
 
     /// Unpublished records (the outbox backlog).

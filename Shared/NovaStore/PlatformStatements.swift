@@ -47,6 +47,22 @@ struct AppendOutboxStatement: PostgresPreparedStatement {
     }
 }
 
+/// The relay's delete of what Kafka acknowledged from a handed-over send: one per consumed
+/// batch, like the inbox and outbox inserts, so prepared too (it was planned every time).
+struct DeletePublishedStatement: PostgresPreparedStatement {
+    static let name = "novacron_delete_published_v1"
+    static let sql = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])"
+    typealias Row = Void
+
+    var seqs: [Int64]
+
+    func makeBindings() throws -> PostgresBindings {
+        try PostgresBindings(seqs)
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
 extension PostgresBindings {
     /// Bindings of `values` as $1, $2, ... in their order: a prepared statement's parameters
     /// in one expression. Inlinable, so the encoding is specialized where it is called.

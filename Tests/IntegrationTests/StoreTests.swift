@@ -212,6 +212,27 @@ private func withStore<T: Sendable>(
         }
     }
 
+    /// Every connection of a store's pool starts in its schema with the planner settings
+    /// `Store` documents, and the relay's delete of a handed-over send removes exactly its seqs.
+    @Test func connectionsStartWithTheStoreSettingsAndPublishedRecordsAreDeleted() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("conn")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            var settings: [String] = []
+            for try await row in try await store.query(
+                "SELECT current_setting('search_path'), current_setting('jit'), current_setting('random_page_cost')"
+            ).decode((String, String, String).self) { settings = [row.0, row.1, row.2] }
+            #expect(settings == [name, "off", "1.1"])
+
+            let appended = try await store.withTransaction { tx in try await tx.appendOutbox([record("a"), record("b"), record("c")]) }
+            try await OutboxReader(store: store).deletePublished([appended[0].seq, appended[2].seq])
+            var left: [String] = []
+            for try await id in try await store.query("SELECT event_id FROM outbox ORDER BY seq").decode(String.self) { left.append(id) }
+            #expect(left == ["b"])
+        }
+    }
+
     /// The inbox tells a redelivery from a new event.
     @Test func inboxClaimsEachEventOnce() async throws {
         let env = try TestEnvironment.current()
