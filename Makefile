@@ -56,11 +56,15 @@ bench-bus: deps
 	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-bus $(ARGS)
 
 ## bench-placement: engine decisions/s, p50/p99, packing quality, and end to end on the dev stack
+## (its own stack in .run/bench; the dev broker as BENCH_BROKERS brokers, 1 by default like
+## compose's single Kafka node: see README "Performance")
+BENCH_BROKERS ?= 1
 bench-placement: deps
 	$(SWIFT) build -c release --product novacron-devbroker
 	$(SWIFT) build -c release --product novacron-placement
 	$(SWIFT) build -c release --product novacron-bench-placement
-	NOVACRON_BIN=.build/release scripts/devstack.sh with .build/release/novacron-bench-placement --e2e $(ARGS)
+	NOVACRON_RUN_DIR=.run/bench NOVACRON_BROKERS=$(BENCH_BROKERS) NOVACRON_BIN=.build/release \
+	  scripts/devstack.sh with .build/release/novacron-bench-placement --e2e $(ARGS)
 
 stack-start: build
 	scripts/devstack.sh start

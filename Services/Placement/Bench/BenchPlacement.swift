@@ -88,7 +88,10 @@ struct BenchPlacement: AsyncParsableCommand {
             brokers: brokers, adminURL: admin, binary: "\(env["NOVACRON_BIN"] ?? ".build/release")/novacron-placement", hosts: 1000,
             commands: e2eCommands, rate: e2eRate, slotMillis: e2eSlotMs)
         let r = try await endToEnd.measure()
-        print("end to end: novacron-placement (1 replica) on the dev broker and Postgres, 1000 hosts, a third with spread")
+        let brokerCount = brokers.split(separator: ",").count
+        print(
+            "end to end: novacron-placement (1 replica) on the dev broker (\(brokerCount) broker\(brokerCount == 1 ? "" : "s")) and Postgres,"
+                + " 1000 hosts, a third with spread")
         let offered = e2eRate == 0 ? "as fast as possible" : "at \(e2eRate)/s, one send per \(e2eSlotMs) ms"
         print("  \(e2eCommands) commands offered \(offered):")
         print(
