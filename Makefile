@@ -57,7 +57,7 @@ bench-bus: deps
 
 ## bench-placement: engine decisions/s, p50/p99, packing quality, and end to end on the dev stack
 ## (its own stack in .run/bench; the dev broker as BENCH_BROKERS brokers, 1 by default like
-## compose's single Kafka node: see README "Performance")
+## compose's single Kafka node: see README, "The placement service")
 BENCH_BROKERS ?= 1
 bench-placement: deps
 	$(SWIFT) build -c release --product novacron-devbroker
