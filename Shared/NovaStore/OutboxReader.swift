@@ -72,7 +72,7 @@ public struct OutboxReader: Sendable {
             guard !claimed.isEmpty else { return .published(0) }
             let delivered = try await publish(claimed)
             if !delivered.isEmpty {
-                try await tx.query("DELETE FROM outbox WHERE seq = ANY(\(delivered))")
+                for try await _ in try await tx.execute(DeletePublishedStatement(seqs: delivered)) {}
             }
             return .published(delivered.count)
         }

@@ -47,8 +47,8 @@ struct AppendOutboxStatement: PostgresPreparedStatement {
     }
 }
 
-/// The relay's delete of what Kafka acknowledged from a handed-over send: one per consumed
-/// batch, like the inbox and outbox inserts, so prepared too (it was planned every time).
+/// The relay's delete of what Kafka acknowledged, after a handed-over send (one per consumed
+/// batch, like the inbox and outbox inserts) or a table round: prepared, not planned each time.
 struct DeletePublishedStatement: PostgresPreparedStatement {
     static let name = "novacron_delete_published_v1"
     static let sql = "DELETE FROM outbox WHERE seq = ANY($1::bigint[])"
