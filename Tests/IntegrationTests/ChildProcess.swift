@@ -25,7 +25,7 @@ final class ChildProcess: @unchecked Sendable {
     init(binary: String, name: String, environment: [String: String], replacing: [String: String]? = nil) throws {
         self.name = name
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-test-\(name)-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
         process.executableURL = URL(fileURLWithPath: binary)
         var env = replacing ?? ProcessInfo.processInfo.environment

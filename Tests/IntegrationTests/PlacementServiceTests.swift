@@ -235,7 +235,7 @@ struct PlacementDeployment {
                   version = pg_current_xact_id()::text::bigint
                 WHERE host_id = \(run + "-h0")
                 """, logger: log)
-            try await env.withAdminConnection { second in
+            _ = try await env.withAdminConnection { second in
                 try await second.query(
                     """
                     UPDATE \(unescaped: schema).hosts SET state = 'cordoned', generation = generation + 1,
