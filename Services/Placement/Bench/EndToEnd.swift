@@ -5,6 +5,7 @@ import NovaCore
 import NovaProto
 import NovaStore
 import SwiftProtobuf
+import Synchronization
 
 /// End to end through the dev broker and Postgres: a `novacron-placement` child process, place
 /// commands published in paced batches, latency from publish to the `VMPlaced` being consumed.
@@ -13,7 +14,11 @@ struct EndToEnd {
     let adminURL: String
     let binary: String
     let hosts: Int
+    /// Commands measured.
     let commands: Int
+    /// Commands published first at the same rate and reported apart, to tell a fresh service's
+    /// first seconds (statement plans, caches, allocator growth) from what comes after.
+    let warmup: Int
     /// Commands published per second; 0 for as fast as possible.
     let rate: Int
     /// Paced commands go out in one send per slot of this many milliseconds.
@@ -28,6 +33,8 @@ struct EndToEnd {
         var p99: Double
         var placed: Int
         var failed: Int
+        /// The warm-up commands' answers, p50 and p99 (ms); nil without a warm-up.
+        var warmup: (answers: Int, p50: Double, p99: Double)?
         /// Per second of the publishing schedule: answers, p50 and p99 (ms) of the commands
         /// published in it. Shows whether a tail is steady or one stall.
         var seconds: [(answers: Int, p50: Double, p99: Double)]
@@ -45,6 +52,8 @@ struct EndToEnd {
         var decided: Double
         var relayed: Double
         var read: Double
+        /// The answer's envelope as read, until `decided` is taken from it.
+        var envelope: [UInt8] = []
     }
 
     /// Runs the measurement, then drops the run's schema and role whatever happened.
@@ -91,50 +100,62 @@ struct EndToEnd {
         // Read answers without a consumer group, from the current ends: no join to wait for,
         // and nothing published after this point can be missed.
         let answers = try await KafkaReader.open(configuration: kafka, topics: [TopicCatalog.vmEvents], from: .end)
+        // Built before the clock starts: serializing them is the rig's work, and it would
+        // otherwise take CPU from the service being measured.
+        let total = warmup + commands
+        let prepared = try (0..<total).map(placeCommand)
         let published = PublishTimes()
         let cpuBefore = CPUTimes.now()
         let started = ContinuousClock.now
-        let collector = Task { () -> (latencies: [Double], bySecond: [Int: [Double]], journeys: [Journey], placed: Int, failed: Int, last: ContinuousClock.Instant) in
-            var latencies: [Double] = []
+        let collector = Task { () -> (measured: [(sent: ContinuousClock.Instant, latency: Double)], warm: [Double], journeys: [Journey], placed: Int, failed: Int, last: ContinuousClock.Instant) in
+            var measured: [(sent: ContinuousClock.Instant, latency: Double)] = []
+            var warm: [Double] = []
             var journeys: [Journey] = []
-            var bySecond: [Int: [Double]] = [:]
             var placed = 0
             var failed = 0
             var last = ContinuousClock.now
-            for try await record in answers where record.keyString.hasPrefix("\(run)-vm") {
+            let prefix = "\(run)-vm"
+            for try await record in answers {
+                let key = record.keyString
+                guard key.hasPrefix(prefix) else { continue }
                 let now = ContinuousClock.now
-                if let (sent, wall) = await published.take(record.keyString) {
+                if let (sent, wall, warmingUp) = published.take(key) {
                     let latency = Self.micros(now - sent) / 1000
-                    if let envelope = try? Novacron_V1_Envelope(serializedBytes: record.value) {
-                        journeys.append(
-                            Journey(
-                                published: wall.timeIntervalSince1970 * 1000, decided: envelope.occurredAt.date.timeIntervalSince1970 * 1000,
-                                relayed: Double(record.timestampMillis), read: Date().timeIntervalSince1970 * 1000))
+                    if warmingUp {
+                        warm.append(latency)
+                        if warm.count + placed + failed == total { break }
+                        continue
                     }
-                    latencies.append(latency)
-                    bySecond[Int(Self.micros(sent - started) / 1e6), default: []].append(latency)
+                    // The envelope (for its decision stamp) is decoded after the run.
+                    journeys.append(
+                        Journey(
+                            published: wall.timeIntervalSince1970 * 1000, decided: .nan, relayed: Double(record.timestampMillis),
+                            read: Date().timeIntervalSince1970 * 1000, envelope: record.value))
+                    measured.append((sent, latency))
                     let type = record.header("novacron-type") ?? ""
                     if type.hasSuffix("VMPlaced") { placed += 1 } else { failed += 1 }
                     last = now
                 }
-                if placed + failed == commands { break }
+                if warm.count + placed + failed == total { break }
             }
-            return (latencies, bySecond, journeys, placed, failed, last)
+            return (measured, warm, journeys, placed, failed, last)
         }
-        FileHandle.standardError.write(Data("  e2e: publishing \(commands) place commands\n".utf8))
+        FileHandle.standardError.write(Data("  e2e: publishing \(warmup > 0 ? "\(warmup) warm-up and " : "")\(commands) place commands\n".utf8))
         // Paced in one send per slot, each due at its place in the schedule. Open loop: a send
         // does not wait for the one before it to be acknowledged, so a slow broker shows as
         // latency, not as a lower offered rate.
         let batch = rate == 0 ? 100 : max(1, rate * slotMillis / 1000)
         let sendMillis = try await withThrowingTaskGroup(of: Double.self) { group in
             var sent = 0
-            while sent < commands {
+            while sent < total {
                 if rate > 0 {
                     try await Task.sleep(until: started + .microseconds(Int64(sent) * 1_000_000 / Int64(rate)), clock: .continuous)
                 }
-                let messages = try (sent..<min(sent + batch, commands)).map(placeCommand)
+                // A send holds warm-up or measured commands, never both.
+                let end = sent < warmup ? min(sent + batch, warmup) : min(sent + batch, total)
+                let messages = Array(prepared[sent..<end])
                 let now = ContinuousClock.now
-                await published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now, wall: Date())
+                published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now, wall: Date(), warmup: sent < warmup)
                 if rate == 0 {
                     try await producer.sendAll(messages)
                     let millis = Self.micros(ContinuousClock.now - now) / 1000
@@ -157,27 +178,37 @@ struct EndToEnd {
         }
         let sends = sendMillis.sorted()
         FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, sends[sends.count / 2], sends[sends.count * 99 / 100], sends.last ?? 0).utf8))
-        let outcome = try await collector.value
+        var outcome = try await collector.value
         let machine = CPUTimes.now().flatMap { after in cpuBefore.flatMap { after.since($0) } }
+        outcome.journeys = outcome.journeys.compactMap { journey in
+            guard let envelope = try? Novacron_V1_Envelope(serializedBytes: journey.envelope) else { return nil }
+            var decoded = journey
+            decoded.decided = envelope.occurredAt.date.timeIntervalSince1970 * 1000
+            decoded.envelope = []
+            return decoded
+        }
         timeout.cancel()
         await answers.close()
-        let elapsed = Self.micros(outcome.last - started) / 1e6
-        let sorted = outcome.latencies.sorted()
-        guard !sorted.isEmpty else { throw BenchFailure("no answers from novacron-placement") }
-        let seconds = outcome.bySecond.keys.sorted().map { second in
-            let s = outcome.bySecond[second]!.sorted()
-            return (s.count, s[s.count / 2], s[min(s.count - 1, s.count * 99 / 100)])
+        guard let measuredStart = outcome.measured.map(\.sent).min() else { throw BenchFailure("no answers from novacron-placement") }
+        let elapsed = Self.micros(outcome.last - measuredStart) / 1e6
+        let sorted = outcome.measured.map(\.latency).sorted()
+        var bySecond: [Int: [Double]] = [:]
+        for (sent, latency) in outcome.measured { bySecond[Int(Self.micros(sent - measuredStart) / 1e6), default: []].append(latency) }
+        let seconds = bySecond.keys.sorted().map { second in
+            let s = bySecond[second]!.sorted()
+            return (s.count, Self.median(s), Self.p99(s))
         }
+        let warm = outcome.warm.sorted()
         return Result(
-            perSecond: Double(sorted.count) / elapsed, p50: sorted[sorted.count / 2],
-            p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)], placed: outcome.placed, failed: outcome.failed,
+            perSecond: Double(sorted.count) / elapsed, p50: Self.median(sorted), p99: Self.p99(sorted), placed: outcome.placed,
+            failed: outcome.failed, warmup: warm.isEmpty ? nil : (warm.count, Self.median(warm), Self.p99(warm)),
             seconds: seconds,
             stages: [
                 ("published -> decided", \Journey.published, \Journey.decided), ("decided -> relayed", \.decided, \.relayed),
                 ("relayed -> read", \.relayed, \.read),
             ].map { name, from, to in
                 let s = outcome.journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
-                return (name, s.isEmpty ? 0 : s[s.count / 2], s.isEmpty ? 0 : s[min(s.count - 1, s.count * 99 / 100)])
+                return (name, s.isEmpty ? 0 : Self.median(s), s.isEmpty ? 0 : Self.p99(s))
             },
             machine: machine)
     }
@@ -251,6 +282,10 @@ struct EndToEnd {
         return OutgoingMessage(topic: topic, key: key, value: Array(try e.serializedData()))
     }
 
+    /// The median and the 99th percentile of sorted, non-empty values.
+    static func median(_ sorted: [Double]) -> Double { sorted[sorted.count / 2] }
+    static func p99(_ sorted: [Double]) -> Double { sorted[min(sorted.count - 1, sorted.count * 99 / 100)] }
+
     static func micros(_ d: Duration) -> Double {
         Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
     }
@@ -258,10 +293,15 @@ struct EndToEnd {
 
 /// Publish instants (monotonic, and wall-clock to compare with the answers' stamps) by VM id,
 /// taken once when the answer arrives.
-actor PublishTimes {
-    private var times: [String: (ContinuousClock.Instant, Date)] = [:]
-    func record(_ keys: [String], at instant: ContinuousClock.Instant, wall: Date) { for key in keys { times[key] = (instant, wall) } }
-    func take(_ key: String) -> (ContinuousClock.Instant, Date)? { times.removeValue(forKey: key) }
+/// A lock, not an actor: the collector takes one entry per answer, and an actor hop each time
+/// was the rig's CPU taken from the service being measured.
+final class PublishTimes: Sendable {
+    private let times = Mutex<[String: (ContinuousClock.Instant, Date, Bool)]>([:])
+    func record(_ keys: [String], at instant: ContinuousClock.Instant, wall: Date, warmup: Bool) {
+        times.withLock { times in for key in keys { times[key] = (instant, wall, warmup) } }
+    }
+    /// When the command was published, and whether it was a warm-up command.
+    func take(_ key: String) -> (ContinuousClock.Instant, Date, Bool)? { times.withLock { $0.removeValue(forKey: key) } }
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
