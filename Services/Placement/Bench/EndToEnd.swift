@@ -52,8 +52,6 @@ struct EndToEnd {
         var decided: Double
         var relayed: Double
         var read: Double
-        /// The answer's envelope as read, until `decided` is taken from it.
-        var envelope: [UInt8] = []
     }
 
     /// Runs the measurement, then drops the run's schema and role whatever happened.
@@ -104,13 +102,14 @@ struct EndToEnd {
         // otherwise take CPU from the service being measured.
         let total = warmup + commands
         let prepared = try (0..<total).map(placeCommand)
+        let keys = prepared.map { String(decoding: $0.key ?? [], as: UTF8.self) }
         let published = PublishTimes()
-        let cpuBefore = CPUTimes.now()
         let started = ContinuousClock.now
-        let collector = Task { () -> (measured: [(sent: ContinuousClock.Instant, latency: Double)], warm: [Double], journeys: [Journey], placed: Int, failed: Int, last: ContinuousClock.Instant) in
-            var measured: [(sent: ContinuousClock.Instant, latency: Double)] = []
+        // A measured answer as read; its envelope (for the decision stamp) is decoded after the run.
+        typealias Read = (sent: ContinuousClock.Instant, latency: Double, published: Double, relayed: Double, read: Double, envelope: [UInt8])
+        let collector = Task { () -> (measured: [Read], warm: [Double], placed: Int, failed: Int, last: ContinuousClock.Instant) in
+            var measured: [Read] = []
             var warm: [Double] = []
-            var journeys: [Journey] = []
             var placed = 0
             var failed = 0
             var last = ContinuousClock.now
@@ -123,28 +122,26 @@ struct EndToEnd {
                     let latency = Self.micros(now - sent) / 1000
                     if warmingUp {
                         warm.append(latency)
-                        if warm.count + placed + failed == total { break }
-                        continue
+                    } else {
+                        measured.append(
+                            (sent, latency, wall.timeIntervalSince1970 * 1000, Double(record.timestampMillis),
+                             Date().timeIntervalSince1970 * 1000, record.value))
+                        let type = record.header("novacron-type") ?? ""
+                        if type.hasSuffix("VMPlaced") { placed += 1 } else { failed += 1 }
+                        last = now
                     }
-                    // The envelope (for its decision stamp) is decoded after the run.
-                    journeys.append(
-                        Journey(
-                            published: wall.timeIntervalSince1970 * 1000, decided: .nan, relayed: Double(record.timestampMillis),
-                            read: Date().timeIntervalSince1970 * 1000, envelope: record.value))
-                    measured.append((sent, latency))
-                    let type = record.header("novacron-type") ?? ""
-                    if type.hasSuffix("VMPlaced") { placed += 1 } else { failed += 1 }
-                    last = now
                 }
                 if warm.count + placed + failed == total { break }
             }
-            return (measured, warm, journeys, placed, failed, last)
+            return (measured, warm, placed, failed, last)
         }
         FileHandle.standardError.write(Data("  e2e: publishing \(warmup > 0 ? "\(warmup) warm-up and " : "")\(commands) place commands\n".utf8))
         // Paced in one send per slot, each due at its place in the schedule. Open loop: a send
         // does not wait for the one before it to be acknowledged, so a slow broker shows as
         // latency, not as a lower offered rate.
         let batch = rate == 0 ? 100 : max(1, rate * slotMillis / 1000)
+        // Taken when the first measured command goes out, so the warm-up's CPU is not counted.
+        var cpuBefore: CPUTimes?
         let sendMillis = try await withThrowingTaskGroup(of: Double.self) { group in
             var sent = 0
             while sent < total {
@@ -154,8 +151,9 @@ struct EndToEnd {
                 // A send holds warm-up or measured commands, never both.
                 let end = sent < warmup ? min(sent + batch, warmup) : min(sent + batch, total)
                 let messages = Array(prepared[sent..<end])
+                if sent == warmup { cpuBefore = CPUTimes.now() }
                 let now = ContinuousClock.now
-                published.record(messages.map { String(decoding: $0.key ?? [], as: UTF8.self) }, at: now, wall: Date(), warmup: sent < warmup)
+                published.record(Array(keys[sent..<end]), at: now, wall: Date(), warmup: sent < warmup)
                 if rate == 0 {
                     try await producer.sendAll(messages)
                     let millis = Self.micros(ContinuousClock.now - now) / 1000
@@ -177,15 +175,14 @@ struct EndToEnd {
             answers.stopFetching()
         }
         let sends = sendMillis.sorted()
-        FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, sends[sends.count / 2], sends[sends.count * 99 / 100], sends.last ?? 0).utf8))
-        var outcome = try await collector.value
+        FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, Self.median(sends), Self.p99(sends), sends.last ?? 0).utf8))
+        let outcome = try await collector.value
         let machine = CPUTimes.now().flatMap { after in cpuBefore.flatMap { after.since($0) } }
-        outcome.journeys = outcome.journeys.compactMap { journey in
-            guard let envelope = try? Novacron_V1_Envelope(serializedBytes: journey.envelope) else { return nil }
-            var decoded = journey
-            decoded.decided = envelope.occurredAt.date.timeIntervalSince1970 * 1000
-            decoded.envelope = []
-            return decoded
+        let journeys = outcome.measured.compactMap { read -> Journey? in
+            guard let envelope = try? Novacron_V1_Envelope(serializedBytes: read.envelope) else { return nil }
+            return Journey(
+                published: read.published, decided: envelope.occurredAt.date.timeIntervalSince1970 * 1000, relayed: read.relayed,
+                read: read.read)
         }
         timeout.cancel()
         await answers.close()
@@ -193,7 +190,7 @@ struct EndToEnd {
         let elapsed = Self.micros(outcome.last - measuredStart) / 1e6
         let sorted = outcome.measured.map(\.latency).sorted()
         var bySecond: [Int: [Double]] = [:]
-        for (sent, latency) in outcome.measured { bySecond[Int(Self.micros(sent - measuredStart) / 1e6), default: []].append(latency) }
+        for m in outcome.measured { bySecond[Int(Self.micros(m.sent - measuredStart) / 1e6), default: []].append(m.latency) }
         let seconds = bySecond.keys.sorted().map { second in
             let s = bySecond[second]!.sorted()
             return (s.count, Self.median(s), Self.p99(s))
@@ -207,7 +204,7 @@ struct EndToEnd {
                 ("published -> decided", \Journey.published, \Journey.decided), ("decided -> relayed", \.decided, \.relayed),
                 ("relayed -> read", \.relayed, \.read),
             ].map { name, from, to in
-                let s = outcome.journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
+                let s = journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
                 return (name, s.isEmpty ? 0 : Self.median(s), s.isEmpty ? 0 : Self.p99(s))
             },
             machine: machine)
