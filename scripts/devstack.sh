@@ -73,9 +73,14 @@ pg_start() {
   fi
 }
 
+# A fast shutdown (sessions ended, one checkpoint) bounded to 30 s, then an immediate one:
+# a Postgres still stopping must not outlive the stack that started it.
 pg_stop() {
-  if [ -f "$PGDATA/PG_VERSION" ]; then
-    as_pg "$(pg_bin pg_ctl)" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+  if [ -f "$PGDATA/PG_VERSION" ] && as_pg "$(pg_bin pg_ctl)" -D "$PGDATA" status >/dev/null 2>&1; then
+    if ! as_pg "$(pg_bin pg_ctl)" -D "$PGDATA" -m fast -w -t 30 stop >/dev/null 2>&1; then
+      echo "devstack: Postgres did not stop within 30 s; stopping it immediately (see $PGDATA/server.log)" >&2
+      as_pg "$(pg_bin pg_ctl)" -D "$PGDATA" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
+    fi
   fi
   rm -f "$RUN/pg.port"
 }

@@ -2,57 +2,6 @@ import Foundation
 import NovaCore
 import Testing
 
-/// A command-line tool run to completion, as an operator or a script runs it.
-struct ToolRun {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    let seconds: Double
-
-    /// Runs `binary` with `arguments`, this process's environment plus `environment`, in `directory`.
-    static func run(
-        _ binary: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-        timeout: Duration = .seconds(60)
-    ) async throws -> ToolRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString).out")
-        let err = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: out)
-            try? FileManager.default.removeItem(at: err)
-        }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        let started = ContinuousClock.now
-        try process.run()
-        let deadline = started + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            process.terminate()
-            try await Task.sleep(for: .seconds(2))
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            let out = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").suffix(3000)
-            let err = ((try? String(contentsOf: err, encoding: .utf8)) ?? "").suffix(3000)
-            throw TestSetupError(
-                "\(binary) \(arguments.joined(separator: " ")) did not finish within \(timeout)\nstdout:\n\(out)\nstderr:\n\(err)")
-        }
-        let elapsed = ContinuousClock.now - started
-        return ToolRun(
-            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-    }
-}
-
 @Suite(.serialized) struct NovacronctlTests {
     static let unreachable = ["KAFKA_BROKERS": "127.0.0.1:1"]
 

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+/// A command-line tool run to completion, as an operator or a script runs it.
+///
+/// Spawned with `posix_spawn` and reaped with `waitpid`, not with Foundation's `Process`: that
+/// one learns of an exit when a socket it hands the child reaches end of file, and every
+/// descendant inherits the socket, so a script whose stack left one process behind looked
+/// "still running" until the timeout. Here the tool's own exit ends the run; what it left
+/// behind is for the test to find (every descendant carries `NOVACRON_TOOL_RUN` in its
+/// environment), and a timeout names each process of the run still alive.
+struct ToolRun {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    let seconds: Double
+
+    /// Runs `binary` with `arguments`, this process's environment plus `environment`, in
+    /// `directory`. The status is the exit code, or 128 + the signal that ended the tool.
+    static func run(
+        _ binary: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+        timeout: Duration = .seconds(60)
+    ) async throws -> ToolRun {
+        let marker = UUID().uuidString
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(marker).out").path
+        let err = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(marker).err").path
+        defer {
+            unlink(out)
+            unlink(err)
+        }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        env["NOVACRON_TOOL_RUN"] = marker
+        // posix_spawn has no portable chdir; coreutils' env does it before exec.
+        let command = directory.map { ["/usr/bin/env", "-C", $0, binary] + arguments } ?? [binary] + arguments
+        let started = ContinuousClock.now
+        let pid = try spawn(command, environment: env.map { "\($0)=\($1)" }, stdout: out, stderr: err)
+        let deadline = started + timeout
+        var status: Int32?
+        while status == nil {
+            status = reaped(pid)
+            if status == nil {
+                guard ContinuousClock.now < deadline else { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        guard let status else {
+            let alive = processes(carrying: marker)
+            // The tool's whole process group first (a script's traps get to stop what it
+            // started), then whatever of the run is still alive.
+            kill(-pid, SIGTERM)
+            let grace = ContinuousClock.now + .seconds(5)
+            while reaped(pid) == nil && ContinuousClock.now < grace { try await Task.sleep(for: .milliseconds(50)) }
+            kill(-pid, SIGKILL)
+            for line in processes(carrying: marker) { kill(Int32(line.prefix { $0 != " " }) ?? 0, SIGKILL) }
+            _ = reaped(pid, blocking: true)
+            throw TestSetupError(
+                """
+                \(command.joined(separator: " ")) did not finish within \(timeout)
+                still running then (pid ppid state command):
+                \(alive.joined(separator: "\n"))
+                stdout:
+                \(read(out).suffix(3000))
+                stderr:
+                \(read(err).suffix(3000))
+                """)
+        }
+        let elapsed = ContinuousClock.now - started
+        return ToolRun(
+            status: status, stdout: read(out), stderr: read(err),
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Starts `command` in a process group of its own, stdin from /dev/null, stdout and stderr
+    /// to the files given.
+    private static func spawn(_ command: [String], environment: [String], stdout: String, stderr: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
+        guard result == 0 else { throw TestSetupError("cannot start \(command[0]): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    /// The status of `pid` once it has exited (and is reaped), else nil.
+    private static func reaped(_ pid: pid_t, blocking: Bool = false) -> Int32? {
+        var raw: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &raw, blocking ? 0 : WNOHANG) } while result < 0 && errno == EINTR
+        guard result == pid else { return result < 0 ? -1 : nil }
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+    }
+
+    /// "pid ppid state command" of every live process whose environment holds the marker.
+    private static func processes(carrying marker: String) -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let needle = Data("NOVACRON_TOOL_RUN=\(marker)".utf8)
+        return entries.compactMap { pid -> String? in
+            guard Int32(pid) != nil,
+                let environ = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")), environ.range(of: needle) != nil,
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            else { return nil }
+            // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")".
+            let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return "\(pid) \(fields.dropFirst().first ?? "?") \(fields.first ?? "?") \(command)"
+        }.sorted()
+    }
+}
+
+@Suite struct ToolRunTests {
+    /// A tool that exits while a process it started lives on is done at its own exit: the
+    /// leftover is the caller's to find, not a hang.
+    @Test func theToolsOwnExitEndsTheRun() async throws {
+        let result = try await ToolRun.run("/bin/sh", ["-c", "sleep 30 & echo $!; exit 3"], timeout: .seconds(20))
+        let leftover = try #require(Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result.stdout)")
+        defer { kill(leftover, SIGKILL) }
+        #expect(result.status == 3)
+        #expect(kill(leftover, 0) == 0, "the leftover is still there")
+        #expect(result.seconds < 15, "waited for the leftover: \(result.seconds) s")
+    }
+
+    /// A tool still running at its timeout is stopped, with its process group, and the
+    /// error names what of it was still running.
+    @Test func aTimeoutNamesWhatWasStillRunningAndStopsIt() async throws {
+        let started = ContinuousClock.now
+        let error = await #expect(throws: TestSetupError.self) {
+            _ = try await ToolRun.run("/bin/sh", ["-c", "sleep 31 & sleep 32"], timeout: .seconds(1))
+        }
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("did not finish within 1.0 seconds") && text.contains("sleep 31") && text.contains("sleep 32"), "\(text)")
+        #expect(ContinuousClock.now - started < .seconds(20))
+        let sleepers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { pid in
+            guard Int32(pid) != nil, let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+            let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return command.hasPrefix("sleep 31") || command.hasPrefix("sleep 32")
+        }
+        #expect(sleepers?.isEmpty == true, "left running: \(sleepers ?? [])")
+    }
+}
