@@ -82,7 +82,7 @@ public final class EventConsumerService: Service, Sendable {
         if items.count > 1 {
             do {
                 let outcome = try await transact(items)
-                committed(outcome, started: started)
+                await committed(outcome, started: started)
                 consumer.storeOffsets(messages)
                 return
             } catch {
@@ -110,7 +110,7 @@ public final class EventConsumerService: Service, Sendable {
             attempt += 1
             do {
                 let outcome = try await transact([item])
-                committed(outcome, started: started)
+                await committed(outcome, started: started)
                 consumer.storeOffset(item.message)
                 return
             } catch {
@@ -146,9 +146,11 @@ public final class EventConsumerService: Service, Sendable {
         var emitted: [OutboxReader.Claimed]
     }
 
-    /// Bookkeeping after a commit: fault hook, metrics, the emitted records to the relay.
-    private func committed(_ outcome: Outcome, started: ContinuousClock.Instant) {
+    /// Bookkeeping after a commit: fault hook, the handler's and the runtime's metrics, the
+    /// emitted records to the relay.
+    private func committed(_ outcome: Outcome, started: ContinuousClock.Instant) async {
         for item in outcome.handled { hooks.afterCommit?(item.event.eventID) }
+        if !outcome.handled.isEmpty { await handler.committed() }
         for message in outcome.duplicates {
             metrics.duplicate(topic: message.topic)
             logger.debug("duplicate skipped by inbox", metadata: ["topic": "\(message.topic)", "offset": "\(message.offset)"])

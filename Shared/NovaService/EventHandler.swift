@@ -14,7 +14,8 @@ import SwiftProtobuf
 /// `handle(batch:in:)`; by default it calls `handle(_:in:)` for each event in order. A handler
 /// that can do a batch's work in fewer statements overrides it. When a batch's transaction
 /// fails, the runtime calls `rolledBack()` and retries the batch's records one at a time, so
-/// a rejection dead-letters only the record that caused it.
+/// a rejection dead-letters only the record that caused it; after each commit it calls
+/// `committed()`.
 public protocol EventHandler: Sendable {
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission]
     /// The emissions of each event, in the order of `batch`.
@@ -22,6 +23,9 @@ public protocol EventHandler: Sendable {
     /// Called after a transaction the handler took part in rolled back: undo in-memory state
     /// that assumed it would commit.
     func rolledBack() async
+    /// Called after a transaction the handler took part in committed: publish what only
+    /// counts once it did (metrics of its decisions, say).
+    func committed() async
 }
 
 extension EventHandler {
@@ -33,6 +37,8 @@ extension EventHandler {
     }
 
     public func rolledBack() async {}
+
+    public func committed() async {}
 }
 
 /// An event to publish after commit.

@@ -22,7 +22,7 @@ struct PlacementDeployment {
         run = schema
     }
 
-    func start(_ name: String) throws -> ChildProcess {
+    func start(_ name: String, environment extra: [String: String] = [:]) throws -> ChildProcess {
         let port = URLComponents(string: env.adminURL)?.port ?? 5432
         return try ChildProcess(
             binary: "\(env.binaries)/novacron-placement", name: name,
@@ -32,15 +32,15 @@ struct PlacementDeployment {
                 "NOVACRON_SCHEMA": schema, "NOVACRON_CONSUMER_GROUP": group, "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
                 // Start at the end of the shared topics: earlier runs' commands are not ours.
                 "KAFKA_AUTO_OFFSET_RESET": "latest",
-            ])
+            ].merging(extra) { $1 })
     }
 
     /// Starts one replica per name and returns them once each is ready and the group consumes
     /// every partition; if that fails, the replicas are stopped before the error is thrown.
-    func startConsuming(_ names: String...) async throws -> [ChildProcess] {
+    func startConsuming(_ names: String..., environment: [String: String] = [:]) async throws -> [ChildProcess] {
         var replicas: [ChildProcess] = []
         do {
-            for name in names { replicas.append(try start(name)) }
+            for name in names { replicas.append(try start(name, environment: environment)) }
             for replica in replicas { try await StatusProbe.find(in: replica).waitUntilReady() }
             try await waitUntilConsuming()
             return replicas
@@ -310,6 +310,36 @@ struct PlacementDeployment {
         let answers = try await deployment.answers(3, timeout: .seconds(10))
         #expect(answers.map(\.envelope.key).sorted() == ["\(run)-vm0", "\(run)-vm1"], "one answer per command, none for the redelivery")
         #expect(try await deployment.allocatedCPU() == 2000, "two VMs claimed, once each")
+    }
+
+    /// A batch that rolls back (a drain of an unknown host among place commands, all on one
+    /// key, so one batch) is retried record by record: each decision counts once in the
+    /// metrics, as it is answered once, although the batch decided the first two before the
+    /// drain failed it.
+    @Test func aRolledBackBatchCountsItsDecisionsOnce() async throws {
+        let env = try TestEnvironment.current()
+        let deployment = PlacementDeployment(env: env, name: "recount")
+        let replica = try await deployment.startConsuming("placement", environment: ["LOG_LEVEL": "debug"])[0]
+        defer { Task { await replica.stop() } }
+        #expect(try await deployment.register(2) { _ in "z1" }, "hosts registered")
+        let status = try await StatusProbe.find(in: replica)
+        let before = try await status.metric("orchestration_decisions_total")
+        let failuresBefore = try await status.metric("orchestration_placement_failures_total")
+        let run = deployment.run
+        var drain = Novacron_V1_DrainHost()
+        drain.commandID = "\(run)-drain"
+        drain.hostID = "\(run)-ghost"
+        let messages: [any SwiftProtobuf.Message] = [deployment.place(0), deployment.place(1), drain, deployment.place(2)]
+        let producer = try KafkaProducer(configuration: env.kafka)
+        try await producer.sendAll(messages.map { try Records.envelope($0, key: "\(run)-vm0", topic: TopicCatalog.vmCommands) })
+        await producer.close()
+        let answers = try await deployment.answers(3)
+        #expect(Set(answers.map(\.envelope.key)) == ["\(run)-vm0", "\(run)-vm1", "\(run)-vm2"])
+        #expect(await eventually { ((try? await status.metric("novacron_events_deadlettered_total")) ?? 0) == 1 }, "the drain was dead-lettered")
+        #expect(replica.output.contains("batch transaction failed; retrying its records one at a time"), "the batch rolled back: \(replica.output.suffix(2000))")
+        let after = try await status.metric("orchestration_decisions_total")
+        #expect(after - before == 3, "decisions counted: \(after - before)")
+        #expect(try await status.metric("orchestration_placement_failures_total") == failuresBefore)
     }
 
     /// A host's telemetry samples and heartbeats, sent together, fold into its smoothed

@@ -72,7 +72,12 @@ struct PlacementHandler: EventHandler {
     }
 
     func rolledBack() async {
+        metrics.discard()
         await cache.rollBack()
+    }
+
+    func committed() async {
+        metrics.commit()
     }
 
     /// Applies host events in order (a drained host needs nothing here). Consecutive
@@ -331,21 +336,18 @@ struct PlacementHandler: EventHandler {
     }
 
     private func record(_ decisions: [DecidedPlacement], for pending: [PendingPlacement]) {
-        var results: [String: Int] = [:]
-        var failures: [String: Int] = [:]
         for (decision, p) in zip(decisions, pending) {
-            metrics.duration.record(.microseconds(decision.micros))
+            metrics.decided(inMicros: decision.micros)
             switch decision {
             case .failed(let failure):
-                results[p.command.dryRun ? "dry_run_failed" : "failed", default: 0] += 1
-                failures["\(failure.reason)", default: 0] += 1
+                metrics.decision(p.command.dryRun ? "dry_run_failed" : "failed")
+                metrics.failure("\(failure.reason)")
             case .placed where p.command.dryRun:
-                results["dry_run", default: 0] += 1
+                metrics.decision("dry_run")
             case .placed:
-                results["placed", default: 0] += 1
+                metrics.decision("placed")
             }
         }
-        metrics.record(results: results, failures: failures)
     }
 
     /// Syncs the cache with the database and re-reads the members of those of `groups` another

@@ -1,13 +1,31 @@
 import Prometheus
+import Synchronization
 
 /// `orchestration_decisions_total{result}`, `orchestration_decision_duration_seconds`,
 /// `orchestration_placement_failures_total{reason}`, `orchestration_inventory_hosts`,
 /// `orchestration_claim_conflicts_total`.
+///
+/// Decisions, failures and decision times count when their transaction commits (`commit()`):
+/// a batch that rolls back is retried record by record, and would otherwise count its
+/// decisions twice. Claim conflicts and the inventory size count at once: they happened
+/// either way.
 struct PlacementMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let duration: DurationHistogram
     let inventory: Gauge
     let conflicts: Counter
+    private let pending = PendingCounts()
+
+    /// The current transaction's counts, kept until it commits or rolls back.
+    private final class PendingCounts: Sendable {
+        struct Counts {
+            var results: [String: Int] = [:]
+            var failures: [String: Int] = [:]
+            var micros: [Int64] = []
+        }
+
+        let counts = Mutex(Counts())
+    }
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -25,27 +43,45 @@ struct PlacementMetrics: Sendable {
                 helpText: "Capacity claims retried after another replica changed the host"))
     }
 
+    /// Counts `count` decisions with this result, once the transaction commits.
     func decision(_ result: String, count: Int = 1) {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "orchestration", metricName: "decisions", unitName: "total", helpText: "Placement decisions by result"),
-            labels: [("result", result)]
-        ).increment(by: Int64(count))
+        pending.counts.withLock { $0.results[result, default: 0] += count }
     }
 
+    /// Counts `count` failures for this reason, once the transaction commits.
     func failure(_ reason: String, count: Int = 1) {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "orchestration", metricName: "placement_failures", unitName: "total",
-                helpText: "Placement failures by reason"),
-            labels: [("reason", reason)]
-        ).increment(by: Int64(count))
+        pending.counts.withLock { $0.failures[reason, default: 0] += count }
     }
 
-    /// Counts a batch's decisions and failures, one counter lookup per label rather than per
-    /// decision.
-    func record(results: [String: Int], failures: [String: Int]) {
-        for (result, count) in results { decision(result, count: count) }
-        for (reason, count) in failures { failure(reason, count: count) }
+    /// Records a decision's time, once the transaction commits.
+    func decided(inMicros micros: Int64) {
+        pending.counts.withLock { $0.micros.append(micros) }
+    }
+
+    /// Publishes the committed transaction's counts, one counter lookup per label rather than
+    /// per decision.
+    func commit() {
+        let counts = pending.counts.withLock { counts in
+            defer { counts = PendingCounts.Counts() }
+            return counts
+        }
+        for (result, count) in counts.results {
+            counter("decisions", "Placement decisions by result", ("result", result)).increment(by: Int64(count))
+        }
+        for (reason, count) in counts.failures {
+            counter("placement_failures", "Placement failures by reason", ("reason", reason)).increment(by: Int64(count))
+        }
+        for micros in counts.micros { duration.record(.microseconds(micros)) }
+    }
+
+    /// Forgets the rolled-back transaction's counts.
+    func discard() {
+        pending.counts.withLock { $0 = PendingCounts.Counts() }
+    }
+
+    private func counter(_ name: String, _ help: String, _ label: (String, String)) -> Counter {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(namespace: "orchestration", metricName: name, unitName: "total", helpText: help),
+            labels: [label])
     }
 }
