@@ -8,7 +8,9 @@ import SwiftProtobuf
 /// the outbox in the same transaction, commits, and only then stores the Kafka offset.
 ///
 /// Throw `HandlerRejection` (or a `ValidationError`) for input that can never succeed: the
-/// record is dead-lettered with that reason. Any other error rolls back and is retried.
+/// record is dead-lettered with that reason. Any other error rolls back and is retried: a
+/// `RetryableError` or a transient database failure until it succeeds, anything else five
+/// times before the record is dead-lettered.
 ///
 /// The runtime hands over records in batches, one transaction per batch, through
 /// `handle(batch:in:)`; by default it calls `handle(_:in:)` for each event in order. A handler
@@ -71,6 +73,11 @@ public struct HandlerRejection: Error, Sendable, CustomStringConvertible {
 
     public var description: String { reason }
 }
+
+/// A handler error that says "not now" about input that is fine (a race lost to another
+/// replica, say): the record is retried with backoff for as long as it takes, never
+/// dead-lettered, as a lost database connection is.
+public protocol RetryableError: Error {}
 
 /// Hooks for crash tests: called at the two points where a crash is hardest to survive.
 /// Production services leave them nil.

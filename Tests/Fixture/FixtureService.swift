@@ -12,15 +12,31 @@ import Synchronization
 /// Environment (besides the runtime's): FIXTURE_INPUT_TOPIC, FIXTURE_OUTPUT_TOPIC,
 /// FIXTURE_SCHEMA; crash points FIXTURE_CRASH_AFTER_COMMIT=N and FIXTURE_CRASH_AFTER_DELIVERY=N
 /// SIGKILL the process at the Nth occurrence; FIXTURE_HANDLER_DELAY_MS slows each handler.
+/// A heartbeat from host `contended-N` fails with a `RetryableError` its first N times.
 struct HeartbeatRecorder: EventHandler {
     let outputTopic: String
     let delay: Duration
+    let contention = Contention()
+
+    /// Failures so far per contended event id.
+    final class Contention: Sendable {
+        let failures = Mutex<[String: Int]>([:])
+    }
+
+    struct Contended: RetryableError {}
 
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission] {
         guard let heartbeat = event.message as? Novacron_V1_HostHeartbeat else {
             throw HandlerRejection(code: "unsupported", "fixture handles HostHeartbeat only, got \(event.type)")
         }
         guard !heartbeat.hostID.isEmpty else { throw ValidationError(field: "host_id", "must not be empty") }
+        if heartbeat.hostID.hasPrefix("contended-"), let times = Int(heartbeat.hostID.dropFirst("contended-".count)) {
+            let fail = contention.failures.withLock { failures in
+                failures[event.eventID, default: 0] += 1
+                return failures[event.eventID]! <= times
+            }
+            if fail { throw Contended() }
+        }
         if delay > .zero { try await Task.sleep(for: delay) }
         try await tx.query(
             """

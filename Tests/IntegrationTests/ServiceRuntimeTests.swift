@@ -48,6 +48,24 @@ import Testing
         #expect(child.isRunning, "the service keeps running after bad input")
     }
 
+    /// A retryable handler error (contention, not bad input) is retried past the five
+    /// attempts after which another error dead-letters the record: here it fails six times,
+    /// then the record is processed, and nothing is dead-lettered.
+    @Test func aRetryableErrorIsRetriedUntilItSucceeds() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(env: env, name: "retryable", partitions: 1)
+        let child = try fixture.start()
+        defer { Task { await child.stop() } }
+        let status = try await StatusProbe.find(in: child)
+        try await status.waitUntilReady()
+        let producer = try KafkaProducer(configuration: env.kafka)
+        try await producer.sendAll([try Records.heartbeat(host: "contended-6", sequence: 1, topic: fixture.input)])
+        await producer.close()
+        #expect(await eventually(timeout: .seconds(30)) { (try? await fixture.processedCount()) == 1 }, "\(child.output.suffix(2000))")
+        #expect(child.output.components(separatedBy: "handler transaction failed; retrying").count - 1 == 6, "\(child.output.suffix(2000))")
+        #expect(try await status.metric("novacron_events_deadlettered_total") == 0)
+    }
+
     /// /healthz, /readyz and /metrics answer as documented.
     @Test func statusEndpointReportsHealthReadinessAndMetrics() async throws {
         let env = try TestEnvironment.current()

@@ -475,8 +475,9 @@ struct PlacementHandler: EventHandler {
     }
 }
 
-/// Every claim attempt lost to another replica; the runtime retries the commands.
-struct PlacementContention: Error, CustomStringConvertible {
+/// Every claim attempt lost to another replica; the runtime retries the commands (with
+/// backoff, for as long as it takes: the commands are fine, the moment was not).
+struct PlacementContention: RetryableError, CustomStringConvertible {
     let vms: Int
     let attempts: Int
     var description: String { "placement of \(vms) VM(s) lost \(attempts) claim races in a row" }
