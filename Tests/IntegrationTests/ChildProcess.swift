@@ -114,6 +114,20 @@ struct FixtureDeployment {
         try ChildProcess(binary: "\(env.binaries)/NovaFixtureService", name: name, environment: environment(extra: extra))
     }
 
+    /// Starts the fixture and returns it with its status probe once it is ready (stopped
+    /// again if it never is).
+    func startReady() async throws -> (ChildProcess, StatusProbe) {
+        let child = try start()
+        do {
+            let status = try await StatusProbe.find(in: child)
+            try await status.waitUntilReady()
+            return (child, status)
+        } catch {
+            await child.stop()
+            throw error
+        }
+    }
+
     /// Publishes heartbeats numbered `sequences` for `hosts` hosts to the input topic.
     func feed(_ sequences: Range<Int>, hosts: Int) async throws {
         let producer = try KafkaProducer(configuration: env.kafka)

@@ -11,10 +11,8 @@ import Testing
     @Test func badRecordsAreDeadLetteredAndConsumptionContinues() async throws {
         let env = try TestEnvironment.current()
         let fixture = try FixtureDeployment(env: env, name: "dlq", partitions: 1)
-        let child = try fixture.start()
+        let (child, status) = try await fixture.startReady()
         defer { Task { await child.stop() } }
-        let status = try await StatusProbe.find(in: child)
-        try await status.waitUntilReady()
 
         let producer = try KafkaProducer(configuration: env.kafka)
         var unknown = try EnvelopeCodec.envelope(
@@ -54,10 +52,8 @@ import Testing
     @Test func aRetryableErrorIsRetriedUntilItSucceeds() async throws {
         let env = try TestEnvironment.current()
         let fixture = try FixtureDeployment(env: env, name: "retryable", partitions: 1)
-        let child = try fixture.start()
+        let (child, status) = try await fixture.startReady()
         defer { Task { await child.stop() } }
-        let status = try await StatusProbe.find(in: child)
-        try await status.waitUntilReady()
         let producer = try KafkaProducer(configuration: env.kafka)
         try await producer.sendAll([try Records.heartbeat(host: "contended-6", sequence: 1, topic: fixture.input)])
         await producer.close()
