@@ -93,7 +93,7 @@ struct Bench {
         var simpleConsume: Double = 0
 
         static func median(_ rounds: [Rates]) -> Rates {
-            func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            func middle(_ values: [Double]) -> Double { Percentiles(values).p50 ?? 0 }
             return Rates(
                 produce: middle(rounds.map(\.produce)), consume: middle(rounds.map(\.consume)),
                 simpleConsume: middle(rounds.map(\.simpleConsume)))
@@ -212,8 +212,8 @@ struct Bench {
             millis.append((ContinuousClock.now - started).seconds * 1000)
         }
         await producer.close()
-        millis.sort()
-        return (millis[millis.count / 2], millis[min(millis.count - 1, Int(Double(millis.count) * 0.99))], millis.last!)
+        let times = Percentiles(millis)
+        return (times.p50 ?? 0, times.p99 ?? 0, times.max ?? 0)
     }
 
     /// Seconds from a consumer command's first output record to its `records`-th (one per line).

@@ -206,10 +206,10 @@ struct BenchPlacement: AsyncParsableCommand {
         }
         // Throughput of the engine itself: decisions per second of time spent deciding.
         let seconds = samples.reduce(0, +) / 1e6
-        samples.sort()
+        let times = Percentiles(samples)
         return Throughput(
-            perSecond: Double(decisions) / seconds, p50: samples[decisions / 2],
-            p99: samples[min(decisions - 1, decisions * 99 / 100)], max: samples.last!, placed: placed, failed: failed,
+            perSecond: Double(decisions) / seconds, p50: times.p50 ?? 0, p99: times.p99 ?? 0, max: times.max ?? 0,
+            placed: placed, failed: failed,
             visited: Double(visited) / Double(decisions))
     }
 

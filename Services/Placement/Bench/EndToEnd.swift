@@ -174,8 +174,8 @@ struct EndToEnd {
             try await Task.sleep(for: .seconds(300))
             answers.stopFetching()
         }
-        let sends = sendMillis.sorted()
-        FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, Self.median(sends), Self.p99(sends), sends.last ?? 0).utf8))
+        let sends = Percentiles(sendMillis)
+        FileHandle.standardError.write(Data(String(format: "  e2e: %d batch sends, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", sends.count, sends.p50 ?? 0, sends.p99 ?? 0, sends.max ?? 0).utf8))
         let outcome = try await collector.value
         let machine = CPUTimes.now().flatMap { after in cpuBefore.flatMap { after.since($0) } }
         let journeys = outcome.measured.compactMap { read -> Journey? in
@@ -188,24 +188,24 @@ struct EndToEnd {
         await answers.close()
         guard let measuredStart = outcome.measured.map(\.sent).min() else { throw BenchFailure("no answers from novacron-placement") }
         let elapsed = Self.micros(outcome.last - measuredStart) / 1e6
-        let sorted = outcome.measured.map(\.latency).sorted()
+        let latencies = Percentiles(outcome.measured.map(\.latency))
         var bySecond: [Int: [Double]] = [:]
         for m in outcome.measured { bySecond[Int(Self.micros(m.sent - measuredStart) / 1e6), default: []].append(m.latency) }
         let seconds = bySecond.keys.sorted().map { second in
-            let s = bySecond[second]!.sorted()
-            return (s.count, Self.median(s), Self.p99(s))
+            let s = Percentiles(bySecond[second]!)
+            return (s.count, s.p50 ?? 0, s.p99 ?? 0)
         }
-        let warm = outcome.warm.sorted()
+        let warm = Percentiles(outcome.warm)
         return Result(
-            perSecond: Double(sorted.count) / elapsed, p50: Self.median(sorted), p99: Self.p99(sorted), placed: outcome.placed,
-            failed: outcome.failed, warmup: warm.isEmpty ? nil : (warm.count, Self.median(warm), Self.p99(warm)),
+            perSecond: Double(latencies.count) / elapsed, p50: latencies.p50 ?? 0, p99: latencies.p99 ?? 0, placed: outcome.placed,
+            failed: outcome.failed, warmup: warm.count == 0 ? nil : (warm.count, warm.p50 ?? 0, warm.p99 ?? 0),
             seconds: seconds,
             stages: [
                 ("published -> decided", \Journey.published, \Journey.decided), ("decided -> relayed", \.decided, \.relayed),
                 ("relayed -> read", \.relayed, \.read),
             ].map { name, from, to in
-                let s = journeys.map { $0[keyPath: to] - $0[keyPath: from] }.sorted()
-                return (name, s.isEmpty ? 0 : Self.median(s), s.isEmpty ? 0 : Self.p99(s))
+                let s = Percentiles(journeys.map { $0[keyPath: to] - $0[keyPath: from] })
+                return (name, s.p50 ?? 0, s.p99 ?? 0)
             },
             machine: machine)
     }
@@ -278,10 +278,6 @@ struct EndToEnd {
         let e = try EnvelopeCodec.envelope(message, key: key, eventID: EventID.random(), occurredAt: Date(), producer: "bench")
         return OutgoingMessage(topic: topic, key: key, value: Array(try e.serializedData()))
     }
-
-    /// The median and the 99th percentile of sorted, non-empty values.
-    static func median(_ sorted: [Double]) -> Double { sorted[sorted.count / 2] }
-    static func p99(_ sorted: [Double]) -> Double { sorted[min(sorted.count - 1, sorted.count * 99 / 100)] }
 
     static func micros(_ d: Duration) -> Double {
         Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12

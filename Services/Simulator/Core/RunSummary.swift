@@ -33,14 +33,6 @@ public struct RunSummary: Sendable {
         if let latency { roundTripMillis.append(latency) }
     }
 
-    /// The value below which `fraction` of `values` fall (nearest rank); nil when empty.
-    public static func percentile<T: Comparable>(_ values: [T], _ fraction: Double) -> T? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(sorted.count - 1, max(0, rank))]
-    }
-
     /// The report `make run` prints: outcome counts, failure reasons, latency, then the
     /// fleet table per zone.
     public func render(commands: Int, elapsedSeconds: Double, fleet: FleetLedger) -> String {
@@ -52,10 +44,12 @@ public struct RunSummary: Sendable {
         for (reason, count) in failuresByReason.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
             lines.append(String(format: "    %6ld %@", count, reason))
         }
-        if let p50 = Self.percentile(decisionMicros, 0.5), let p99 = Self.percentile(decisionMicros, 0.99) {
+        let decisionTimes = Percentiles(decisionMicros)
+        if let p50 = decisionTimes.p50, let p99 = decisionTimes.p99 {
             lines.append("  decision time in the engine: p50 \(p50) µs, p99 \(p99) µs")
         }
-        if let p50 = Self.percentile(roundTripMillis, 0.5), let p99 = Self.percentile(roundTripMillis, 0.99) {
+        let roundTrips = Percentiles(roundTripMillis)
+        if let p50 = roundTrips.p50, let p99 = roundTrips.p99 {
             lines.append(String(format: "  command published -> answer read: p50 %.1f ms, p99 %.1f ms", p50, p99))
         }
         lines.append("")
