@@ -376,6 +376,9 @@ struct PlacementDeployment {
         #expect(folded, "measured utilisation \(expected) after the four samples in order")
         let hosts = try await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).hosts", as: Int.self)
         #expect(hosts == 1, "no row for the unregistered host")
+        let status = try await StatusProbe.find(in: replica)
+        let ignored = await eventually { (try? await status.metric("orchestration_unregistered_host_reports_total")) == 1 }
+        #expect(ignored, "the ghost's sample is counted as ignored, the registered host's reports are not")
     }
 
     /// Group rules hold across replicas: two replicas, 10 hosts, 40 VMs of one anti-affinity

@@ -6,9 +6,10 @@ struct HostReports: Sendable {
     /// The weight of a new sample in the smoothed utilisation.
     static let weight = 0.2
 
-    /// One host's reports: the fold of its samples, and whether it had any.
+    /// One host's reports: how many, the fold of its samples, and whether it had any.
     struct Folded: Sendable {
         var hostID: String
+        var reports = 0
         var factor = 1.0
         var addend = 0.0
         var sampled = false
@@ -34,10 +35,14 @@ struct HostReports: Sendable {
         hosts[i].sampled = true
     }
 
+    /// The host's entry, counting one more report.
     private mutating func index(of hostID: String) -> Int {
-        if let i = position[hostID] { return i }
+        if let i = position[hostID] {
+            hosts[i].reports += 1
+            return i
+        }
         position[hostID] = hosts.count
-        hosts.append(Folded(hostID: hostID))
+        hosts.append(Folded(hostID: hostID, reports: 1))
         return hosts.count - 1
     }
 }

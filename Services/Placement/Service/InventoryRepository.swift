@@ -86,17 +86,22 @@ struct InventoryRepository {
     /// one statement. A sample steps the host's version (the cache reads `measured`); a
     /// heartbeat alone does not. Hosts not registered are left alone, as before: their
     /// telemetry may overtake their registration, which comes on another topic.
-    func record(_ reports: HostReports) async throws {
-        guard !reports.isEmpty else { return }
+    /// Returns how many of the reports were about hosts not registered.
+    func record(_ reports: HostReports) async throws -> Int {
+        guard !reports.isEmpty else { return 0 }
         let hosts = reports.hosts
-        try await tx.query(
+        let rows = try await tx.query(
             """
             UPDATE hosts h SET measured = h.measured * r.factor + r.addend, last_heartbeat = now(),
               version = CASE WHEN r.sampled THEN \(unescaped: Self.writerVersion) ELSE h.version END
             FROM unnest(\(hosts.map(\.hostID))::text[], \(hosts.map(\.factor))::float8[], \(hosts.map(\.addend))::float8[],
                         \(hosts.map(\.sampled))::bool[]) AS r(host_id, factor, addend, sampled)
             WHERE h.host_id = r.host_id
+            RETURNING h.host_id
             """)
+        var known = Set<String>()
+        for try await hostID in rows.decode(String.self) { known.insert(hostID) }
+        return hosts.reduce(0) { $0 + (known.contains($1.hostID) ? 0 : $1.reports) }
     }
 
     /// A host row's `version` is the id of the transaction that last wrote it (what

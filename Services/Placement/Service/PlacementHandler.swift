@@ -89,7 +89,8 @@ struct PlacementHandler: EventHandler {
         var reports = HostReports()
         func flush() async throws {
             try await repository.upsert(registrations)
-            try await repository.record(reports)
+            let ignored = try await repository.record(reports)
+            if ignored > 0 { metrics.ignoredReports(ignored) }
             registrations.removeAll()
             reports = HostReports()
         }

@@ -3,7 +3,7 @@ import Synchronization
 
 /// `orchestration_decisions_total{result}`, `orchestration_decision_duration_seconds`,
 /// `orchestration_placement_failures_total{reason}`, `orchestration_inventory_hosts`,
-/// `orchestration_claim_conflicts_total`.
+/// `orchestration_claim_conflicts_total`, `orchestration_unregistered_host_reports_total`.
 ///
 /// Decisions, failures and decision times count when their transaction commits (`commit()`):
 /// a batch that rolls back is retried record by record, and would otherwise count its
@@ -22,6 +22,7 @@ struct PlacementMetrics: Sendable {
             var results: [String: Int] = [:]
             var failures: [String: Int] = [:]
             var micros: [Int64] = []
+            var ignoredReports = 0
         }
 
         let counts = Mutex(Counts())
@@ -58,6 +59,12 @@ struct PlacementMetrics: Sendable {
         pending.counts.withLock { $0.micros.append(micros) }
     }
 
+    /// Counts heartbeats and samples of hosts not registered (ignored), once the transaction
+    /// commits.
+    func ignoredReports(_ count: Int) {
+        pending.counts.withLock { $0.ignoredReports += count }
+    }
+
     /// Publishes the committed transaction's counts, one counter lookup per label rather than
     /// per decision.
     func commit() {
@@ -72,6 +79,10 @@ struct PlacementMetrics: Sendable {
             counter("placement_failures", "Placement failures by reason", ("reason", reason)).increment(by: Int64(count))
         }
         for micros in counts.micros { duration.record(.microseconds(micros)) }
+        if counts.ignoredReports > 0 {
+            counter("unregistered_host_reports", "Heartbeats and telemetry samples ignored: their host is not registered")
+                .increment(by: Int64(counts.ignoredReports))
+        }
     }
 
     /// Forgets the rolled-back transaction's counts.
@@ -79,9 +90,9 @@ struct PlacementMetrics: Sendable {
         pending.counts.withLock { $0 = PendingCounts.Counts() }
     }
 
-    private func counter(_ name: String, _ help: String, _ label: (String, String)) -> Counter {
+    private func counter(_ name: String, _ help: String, _ label: (String, String)? = nil) -> Counter {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: "orchestration", metricName: name, unitName: "total", helpText: help),
-            labels: [label])
+            labels: label.map { [$0] } ?? [])
     }
 }
