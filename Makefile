@@ -26,9 +26,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## test: start Postgres and the dev broker, run all tests, stop everything
+## test: all tests on a Postgres and dev broker of their own (.run/test, fresh each time, so
+## no schema of an earlier run is left and a `make run` stack in .run keeps running)
 test: build check-deploy
-	scripts/devstack.sh with $(SWIFT) test --no-parallel
+	@NOVACRON_RUN_DIR=.run/test scripts/devstack.sh stop >/dev/null 2>&1 || true
+	rm -rf .run/test
+	NOVACRON_RUN_DIR=.run/test scripts/devstack.sh with $(SWIFT) test --no-parallel
 
 ## check-deploy: offline checks of compose/ and k8s/
 check-deploy: deps
