@@ -5,6 +5,8 @@
 #   scripts/devstack.sh stop         stop both, leave nothing running
 #   scripts/devstack.sh env          print KAFKA_BROKERS, POSTGRES_ADMIN_URL, ... as exports
 #   scripts/devstack.sh with CMD...  start, run CMD with the env, stop (even on failure or ^C)
+#   scripts/devstack.sh pg-stop      stop Postgres only, pg-start start it again (on the port
+#                                    NOVACRON_PG_PORT names): an outage for tests and drills
 #
 # Postgres runs as the `postgres` OS user when invoked as root (it refuses to run as root),
 # with password authentication so wrong-password paths behave as in production.
@@ -121,13 +123,16 @@ print_env() {
 }
 
 # Services started by tests or `make run` under this stack that are still alive (nothing may
-# outlive the stack); another stack's processes are left alone.
+# outlive the stack); another stack's processes are left alone. Always succeeds: a process
+# of another stack used to end the function with grep's "no match", and `stop` (set -e)
+# then exited before stopping the broker and Postgres.
 stack_pids() {
   local pid
   for pid in $(pgrep -f "^$BIN/(novacron-|NovaFixtureService)" 2>/dev/null || true); do
     [ "$pid" = "$(cat "$RUN/devbroker.pid" 2>/dev/null)" ] && continue
-    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "NOVACRON_STACK=$RUN" && echo "$pid"
+    if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "NOVACRON_STACK=$RUN"; then echo "$pid"; fi
   done
+  return 0
 }
 services_stop() {
   local pids
@@ -143,6 +148,8 @@ case "${1:-}" in
   start) pg_start; broker_start; print_env ;;
   stop) services_stop; broker_stop; pg_stop ;;
   env) print_env ;;
+  pg-stop) pg_stop ;;
+  pg-start) pg_start ;;
   with)
     shift
     trap 'services_stop; broker_stop; pg_stop' EXIT
@@ -151,5 +158,5 @@ case "${1:-}" in
     eval "$(print_env)"
     "$@"
     ;;
-  *) echo "usage: $0 start|stop|env|with CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|env|with CMD...|pg-stop|pg-start" >&2; exit 2 ;;
 esac

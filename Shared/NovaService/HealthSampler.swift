@@ -50,12 +50,16 @@ public final class HealthSampler: Service, Sendable {
 
     /// Whether Postgres answers, then the outbox backlog: the outbox exists only once the
     /// migrations ran, and before that there is no backlog to sample.
+    ///
+    /// The check opens a connection of its own: a query through the pool waits for a pooled
+    /// connection for as long as the server is away, so with the server down the check never
+    /// returned and `/readyz` kept saying ready.
     private func samplePostgres() async {
         do {
-            try await store.query("SELECT 1")
+            try await Store.checkConnection(store.settings, logger: logger)
             readiness.set(.postgres, problem: nil)
         } catch {
-            readiness.set(.postgres, problem: StoreError(error).description)
+            readiness.set(.postgres, problem: error.description)
             return
         }
         guard readiness.holds(.migrations) else { return }

@@ -155,15 +155,14 @@ import Testing
     /// Postgres, own dev broker): the scenario plays, the summary prints, nothing is left.
     @Test func runOncePrintsTheSummaryAndLeavesNoProcess() async throws {
         let env = try TestEnvironment.current()
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let root = TestEnvironment.repositoryRoot
         let runDir = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-makerun-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: runDir) }
-        let binaries = env.binaries.hasPrefix("/") ? env.binaries : "\(root)/\(env.binaries)"
         let result = try await ToolRun.run(
             "\(root)/scripts/devstack.sh", ["with", "\(root)/scripts/run-stack.sh", "--once", "--placements", "400"],
             environment: [
-                "NOVACRON_RUN_DIR": runDir, "NOVACRON_BIN": binaries, "NOVACRON_PLACEMENT_PORT": String(try freePort()),
-                "NOVACRON_PG_PORT": String(try freePort()),
+                "NOVACRON_RUN_DIR": runDir, "NOVACRON_BIN": env.absoluteBinaries, "NOVACRON_PLACEMENT_PORT": String(try freeTCPPort()),
+                "NOVACRON_PG_PORT": String(try freeTCPPort()),
             ],
             directory: root, timeout: .seconds(240))
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
@@ -177,33 +176,5 @@ import Testing
         #expect(result.stderr.contains("100%"), "progress reaches the end: \(result.stderr)")
         let leftovers = processesMentioning(runDir)
         #expect(leftovers.isEmpty, "still running: \(leftovers)")
-    }
-
-    /// Command lines of processes whose arguments or environment name `text`.
-    func processesMentioning(_ text: String) -> [String] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        var found: [String] = []
-        for pid in entries where Int(pid) != nil && Int32(pid) != getpid() {
-            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
-            let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            if command.contains(text) || String(decoding: environ, as: UTF8.self).contains(text) { found.append("\(pid): \(command)") }
-        }
-        return found
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestSetupError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

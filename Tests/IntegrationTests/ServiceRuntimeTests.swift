@@ -62,6 +62,50 @@ import Testing
         #expect(try await status.metric("novacron_events_deadlettered_total") == 0)
     }
 
+    /// /readyz follows Postgres: 503 naming it while the server is down, with the service
+    /// still running, and 200 again once the server is back, when records are processed
+    /// again. On a Postgres of the test's own (scripts/devstack.sh pg-stop / pg-start on a
+    /// run directory of its own).
+    @Test func readinessFollowsPostgresDownAndBack() async throws {
+        let env = try TestEnvironment.current()
+        let runDir = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-pgdown-\(UUID().uuidString.prefix(8))").path
+        let port = try freeTCPPort()
+        func devstack(_ command: String) async throws {
+            let run = try await ToolRun.run(
+                "\(TestEnvironment.repositoryRoot)/scripts/devstack.sh", [command],
+                environment: ["NOVACRON_RUN_DIR": runDir, "NOVACRON_PG_PORT": "\(port)", "NOVACRON_BIN": env.absoluteBinaries],
+                timeout: .seconds(120))
+            guard run.status == 0 else { throw TestSetupError("devstack.sh \(command) exited \(run.status): \(run.stderr)") }
+        }
+        try await devstack("pg-start")
+        let fixture = try FixtureDeployment(env: env, name: "pgdown", partitions: 1)
+        let own = "127.0.0.1:\(port)/novacron?sslmode=disable"
+        let child = try fixture.start(
+            extra: ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"])
+        do {
+            let status = try await StatusProbe.find(in: child)
+            try await status.waitUntilReady()
+            try await devstack("pg-stop")
+            let down = await eventually(timeout: .seconds(60)) {
+                guard let readyz = try? await status.get("/readyz") else { return false }
+                return readyz.status == 503 && readyz.body.contains("postgres:")
+            }
+            let readyz = try? await status.get("/readyz")
+            #expect(down, "readyz while Postgres is down: \(String(describing: readyz))")
+            #expect(child.isRunning, "the service outlives its database's outage")
+            try await devstack("pg-start")
+            #expect(await eventually(timeout: .seconds(60)) { (try? await status.get("/readyz"))?.status == 200 }, "ready again")
+            try await fixture.feed(0..<3, hosts: 3)
+            #expect(await eventually(timeout: .seconds(60)) { (try? await status.metric("novacron_events_produced_total")) == 3 }, "processing again")
+        } catch {
+            Issue.record(error)
+        }
+        await child.stop()
+        try await devstack("stop")
+        #expect(processesMentioning(runDir).isEmpty, "still running: \(processesMentioning(runDir))")
+        try? FileManager.default.removeItem(atPath: runDir)
+    }
+
     /// /healthz, /readyz and /metrics answer as documented.
     @Test func statusEndpointReportsHealthReadinessAndMetrics() async throws {
         let env = try TestEnvironment.current()

@@ -36,6 +36,13 @@ struct TestEnvironment: Sendable {
 
     var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "novacron-tests") }
 
+    /// The repository's root directory (scripts/, the Makefile).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// `binaries` as an absolute path, for tools run from another directory.
+    var absoluteBinaries: String { binaries.hasPrefix("/") ? binaries : "\(Self.repositoryRoot)/\(binaries)" }
+
     /// A unique suffix for topics, schemas and groups of one test.
     static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
@@ -72,6 +79,35 @@ struct TestEnvironment: Sendable {
             return nil
         }
     }
+}
+
+/// Command lines of processes whose arguments or environment name `text`.
+func processesMentioning(_ text: String) -> [String] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var found: [String] = []
+    for pid in entries where Int(pid) != nil && Int32(pid) != getpid() {
+        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+        let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        if command.contains(text) || String(decoding: environ, as: UTF8.self).contains(text) { found.append("\(pid): \(command)") }
+    }
+    return found
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+func freeTCPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestSetupError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 struct TestSetupError: Error, CustomStringConvertible {
