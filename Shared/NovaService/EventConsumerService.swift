@@ -129,10 +129,7 @@ public final class EventConsumerService: Service, Sendable {
                 let delay = Duration.milliseconds(min(5000, 50 << min(attempt, 7)))
                 logger.warning(
                     "handler transaction failed; retrying",
-                    metadata: [
-                        "attempt": "\(attempt)", "error": "\(cause is any RetryableError ? "\(cause)" : "\(storeError)")",
-                        "retry_in": "\(delay)",
-                    ])
+                    metadata: ["attempt": "\(attempt)", "error": "\(storeError)", "retry_in": "\(delay)"])
                 if !storeError.isTransient && !(cause is any RetryableError) && attempt >= 5 {
                     try await deadLetter(item.message, code: "handler_failed", reason: "failed \(attempt) times: \(storeError)")
                     return

@@ -22,7 +22,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    /// Wraps any error from PostgresNIO (or passes a StoreError through).
+    /// Wraps any error from PostgresNIO (or passes a StoreError through); any other error keeps
+    /// its own description.
     public init(_ error: any Error, connectingTo settings: PostgresSettings? = nil) {
         if let storeError = error as? StoreError {
             self = storeError
@@ -51,7 +52,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             }
             return
         }
-        self.init(message: "Postgres\(target): \(error)")
+        // Not from Postgres (a handler's own error, say): named as itself, unless connecting.
+        self.init(message: settings == nil ? "\(error)" : "Postgres\(target): \(error)")
     }
 
     /// True for failures worth retrying indefinitely: serialization failures, deadlocks, lost

@@ -23,26 +23,23 @@ struct HostReports: Sendable {
 
     /// The host is alive.
     mutating func heartbeat(_ hostID: String) {
-        _ = index(of: hostID)
+        hosts[index(of: hostID)].reports += 1
     }
 
     /// The host measured `utilisation` (clamped to 0...1).
     mutating func sample(_ utilisation: Double, of hostID: String) {
         let i = index(of: hostID)
+        hosts[i].reports += 1
         let value = min(1, max(0, utilisation))
         hosts[i].factor *= 1 - Self.weight
         hosts[i].addend = (1 - Self.weight) * hosts[i].addend + Self.weight * value
         hosts[i].sampled = true
     }
 
-    /// The host's entry, counting one more report.
     private mutating func index(of hostID: String) -> Int {
-        if let i = position[hostID] {
-            hosts[i].reports += 1
-            return i
-        }
+        if let i = position[hostID] { return i }
         position[hostID] = hosts.count
-        hosts.append(Folded(hostID: hostID, reports: 1))
+        hosts.append(Folded(hostID: hostID))
         return hosts.count - 1
     }
 }

@@ -11,7 +11,7 @@ import Synchronization
 /// either way.
 struct PlacementMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
-    let duration: DurationHistogram
+    private let duration: DurationHistogram
     let inventory: Gauge
     let conflicts: Counter
     private let pending = PendingCounts()
@@ -44,14 +44,14 @@ struct PlacementMetrics: Sendable {
                 helpText: "Capacity claims retried after another replica changed the host"))
     }
 
-    /// Counts `count` decisions with this result, once the transaction commits.
-    func decision(_ result: String, count: Int = 1) {
-        pending.counts.withLock { $0.results[result, default: 0] += count }
+    /// Counts a decision with this result, once the transaction commits.
+    func decision(_ result: String) {
+        pending.counts.withLock { $0.results[result, default: 0] += 1 }
     }
 
-    /// Counts `count` failures for this reason, once the transaction commits.
-    func failure(_ reason: String, count: Int = 1) {
-        pending.counts.withLock { $0.failures[reason, default: 0] += count }
+    /// Counts a failure for this reason, once the transaction commits.
+    func failure(_ reason: String) {
+        pending.counts.withLock { $0.failures[reason, default: 0] += 1 }
     }
 
     /// Records a decision's time, once the transaction commits.
