@@ -116,8 +116,8 @@ struct FixtureDeployment {
 
     /// Starts the fixture and returns it with its status probe once it is ready (stopped
     /// again if it never is).
-    func startReady() async throws -> (ChildProcess, StatusProbe) {
-        let child = try start()
+    func startReady(extra: [String: String] = [:]) async throws -> (ChildProcess, StatusProbe) {
+        let child = try start(extra: extra)
         do {
             let status = try await StatusProbe.find(in: child)
             try await status.waitUntilReady()
@@ -130,9 +130,13 @@ struct FixtureDeployment {
 
     /// Publishes heartbeats numbered `sequences` for `hosts` hosts to the input topic.
     func feed(_ sequences: Range<Int>, hosts: Int) async throws {
+        try await send(sequences.map { try Records.heartbeat(host: "h\($0 % hosts)", sequence: UInt64($0), topic: input) })
+    }
+
+    /// Publishes `records` with a producer of its own, closed once they are acknowledged.
+    func send(_ records: [OutgoingMessage]) async throws {
         let producer = try KafkaProducer(configuration: env.kafka)
-        try await producer.sendAll(
-            sequences.map { try Records.heartbeat(host: "h\($0 % hosts)", sequence: UInt64($0), topic: input) })
+        try await producer.sendAll(records)
         await producer.close()
     }
 

@@ -330,9 +330,7 @@ struct PlacementDeployment {
         drain.commandID = "\(run)-drain"
         drain.hostID = "\(run)-ghost"
         let messages: [any SwiftProtobuf.Message] = [deployment.place(0), deployment.place(1), drain, deployment.place(2)]
-        let producer = try KafkaProducer(configuration: env.kafka)
-        try await producer.sendAll(messages.map { try Records.envelope($0, key: "\(run)-vm0", topic: TopicCatalog.vmCommands) })
-        await producer.close()
+        try await deployment.publish(messages.map { (TopicCatalog.vmCommands, "\(run)-vm0", $0) })
         let answers = try await deployment.answers(3)
         #expect(Set(answers.map(\.envelope.key)) == ["\(run)-vm0", "\(run)-vm1", "\(run)-vm2"])
         #expect(await eventually { ((try? await status.metric("novacron_events_deadlettered_total")) ?? 0) == 1 }, "the drain was dead-lettered")

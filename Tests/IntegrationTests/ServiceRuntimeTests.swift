@@ -14,17 +14,15 @@ import Testing
         let (child, status) = try await fixture.startReady()
         defer { Task { await child.stop() } }
 
-        let producer = try KafkaProducer(configuration: env.kafka)
         var unknown = try EnvelopeCodec.envelope(
             Novacron_V1_HostHeartbeat(), key: "k", eventID: UUID().uuidString, occurredAt: Date(), producer: "tests")
         unknown.type = "novacron.v1.Bogus"
-        try await producer.sendAll([
+        try await fixture.send([
             OutgoingMessage(topic: fixture.input, key: "garbage", value: [0xFF, 0x00, 0x13, 0x37]),
             OutgoingMessage(topic: fixture.input, key: "unknown", value: Array(try unknown.serializedData())),
             try Records.heartbeat(host: "", sequence: 1, topic: fixture.input),
             try Records.heartbeat(host: "host-ok", sequence: 2, topic: fixture.input),
         ])
-        await producer.close()
 
         let dead = try await collect(env, topics: [TopicCatalog.deadLetter], count: 3) {
             $0.header(DeadLetterPublisher.Header.sourceTopic) == fixture.input
@@ -54,9 +52,7 @@ import Testing
         let fixture = try FixtureDeployment(env: env, name: "retryable", partitions: 1)
         let (child, status) = try await fixture.startReady()
         defer { Task { await child.stop() } }
-        let producer = try KafkaProducer(configuration: env.kafka)
-        try await producer.sendAll([try Records.heartbeat(host: "contended-6", sequence: 1, topic: fixture.input)])
-        await producer.close()
+        try await fixture.send([try Records.heartbeat(host: "contended-6", sequence: 1, topic: fixture.input)])
         #expect(await eventually(timeout: .seconds(30)) { (try? await fixture.processedCount()) == 1 }, "\(child.output.suffix(2000))")
         #expect(child.output.components(separatedBy: "handler transaction failed; retrying").count - 1 == 6, "\(child.output.suffix(2000))")
         #expect(try await status.metric("novacron_events_deadlettered_total") == 0)
@@ -77,14 +73,14 @@ import Testing
                 timeout: .seconds(120))
             guard run.status == 0 else { throw TestSetupError("devstack.sh \(command) exited \(run.status): \(run.stderr)") }
         }
-        try await devstack("pg-start")
         let fixture = try FixtureDeployment(env: env, name: "pgdown", partitions: 1)
+        try await devstack("pg-start")
         let own = "127.0.0.1:\(port)/novacron?sslmode=disable"
-        let child = try fixture.start(
-            extra: ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"])
+        var child: ChildProcess?
         do {
-            let status = try await StatusProbe.find(in: child)
-            try await status.waitUntilReady()
+            let (started, status) = try await fixture.startReady(
+                extra: ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"])
+            child = started
             try await devstack("pg-stop")
             let down = await eventually(timeout: .seconds(60)) {
                 guard let readyz = try? await status.get("/readyz") else { return false }
@@ -92,7 +88,7 @@ import Testing
             }
             let readyz = try? await status.get("/readyz")
             #expect(down, "readyz while Postgres is down: \(String(describing: readyz))")
-            #expect(child.isRunning, "the service outlives its database's outage")
+            #expect(started.isRunning, "the service outlives its database's outage")
             try await devstack("pg-start")
             #expect(await eventually(timeout: .seconds(60)) { (try? await status.get("/readyz"))?.status == 200 }, "ready again")
             try await fixture.feed(0..<3, hosts: 3)
@@ -100,7 +96,7 @@ import Testing
         } catch {
             Issue.record(error)
         }
-        await child.stop()
+        await child?.stop()
         try await devstack("stop")
         #expect(processesMentioning(runDir).isEmpty, "still running: \(processesMentioning(runDir))")
         try? FileManager.default.removeItem(atPath: runDir)
@@ -115,9 +111,7 @@ import Testing
         let status = try await StatusProbe.find(in: child)
         #expect(try await status.get("/healthz").status == 200)
         try await status.waitUntilReady()
-        let producer = try KafkaProducer(configuration: env.kafka)
-        try await producer.sendAll((0..<5).map { try Records.heartbeat(host: "h\($0)", sequence: 1, topic: fixture.input) })
-        await producer.close()
+        try await fixture.send((0..<5).map { try Records.heartbeat(host: "h\($0)", sequence: 1, topic: fixture.input) })
         #expect(await eventually { (try? await status.metric("novacron_events_produced_total")) == 5 })
         let (code, body) = try await status.get("/metrics")
         #expect(code == 200)

@@ -81,17 +81,37 @@ struct TestEnvironment: Sendable {
     }
 }
 
+/// A process running on this machine, as /proc shows it.
+struct LiveProcess {
+    let pid: Int32
+    let parent: Substring
+    let state: Substring
+    /// Its arguments, space-separated.
+    let command: String
+    /// Its environment as it started, NUL-separated.
+    let environment: String
+
+    /// Every process but this one.
+    static func all() -> [LiveProcess] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry), pid != getpid(),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8)
+            else { return nil }
+            let read = { (file: String) in (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/\(file)"))) ?? Data() }
+            // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")".
+            let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
+            return LiveProcess(
+                pid: pid, parent: fields.dropFirst().first ?? "?", state: fields.first ?? "?",
+                command: String(decoding: read("cmdline").map { $0 == 0 ? 32 : $0 }, as: UTF8.self),
+                environment: String(decoding: read("environ"), as: UTF8.self))
+        }
+    }
+}
+
 /// Command lines of processes whose arguments or environment name `text`.
 func processesMentioning(_ text: String) -> [String] {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-    var found: [String] = []
-    for pid in entries where Int(pid) != nil && Int32(pid) != getpid() {
-        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
-        let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-        if command.contains(text) || String(decoding: environ, as: UTF8.self).contains(text) { found.append("\(pid): \(command)") }
-    }
-    return found
+    LiveProcess.all().filter { $0.command.contains(text) || $0.environment.contains(text) }.map { "\($0.pid): \($0.command)" }
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.

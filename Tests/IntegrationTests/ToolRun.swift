@@ -46,14 +46,15 @@ struct ToolRun {
         }
         let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
         guard let status else {
-            let alive = processes(carrying: marker)
+            let carrying = { LiveProcess.all().filter { $0.environment.contains("NOVACRON_TOOL_RUN=\(marker)") } }
+            let alive = carrying().map { "\($0.pid) \($0.parent) \($0.state) \($0.command)" }
             // The tool's whole process group first (a script's traps get to stop what it
             // started), then whatever of the run is still alive.
             kill(-pid, SIGTERM)
             let grace = ContinuousClock.now + .seconds(5)
             while reaped(pid) == nil && ContinuousClock.now < grace { try await Task.sleep(for: .milliseconds(50)) }
             kill(-pid, SIGKILL)
-            for line in processes(carrying: marker) { kill(Int32(line.prefix { $0 != " " }) ?? 0, SIGKILL) }
+            for process in carrying() { kill(process.pid, SIGKILL) }
             _ = reaped(pid, blocking: true)
             throw TestSetupError(
                 """
@@ -106,23 +107,6 @@ struct ToolRun {
         guard result == pid else { return result < 0 ? -1 : nil }
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-    }
-
-    /// "pid ppid state command" of every live process whose environment holds the marker.
-    private static func processes(carrying marker: String) -> [String] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        let needle = Data("NOVACRON_TOOL_RUN=\(marker)".utf8)
-        return entries.compactMap { pid -> String? in
-            guard Int32(pid) != nil,
-                let environ = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")), environ.range(of: needle) != nil,
-                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-            else { return nil }
-            // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")".
-            let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
-            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return "\(pid) \(fields.dropFirst().first ?? "?") \(fields.first ?? "?") \(command)"
-        }.sorted()
     }
 }
 
