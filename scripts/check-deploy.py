@@ -79,8 +79,9 @@ for where, document in documents:
         problems.append(f"{where}: selector does not match the pod template's labels")
     for container in (template.get("spec") or {}).get("containers") or []:
         label = f"{where} container {container.get('name')}"
-        if not container.get("image"):
-            problems.append(f"{label}: no image")
+        image = container.get("image") or ""
+        if image.split(":")[0].rsplit("/", 1)[-1] not in executables:
+            problems.append(f"{label}: image {image!r} is not named after an executable of Package.swift")
         for source in container.get("envFrom") or []:
             if "configMapRef" in source and source["configMapRef"].get("name") not in config_maps:
                 problems.append(f"{label}: ConfigMap {source['configMapRef'].get('name')} is not defined in k8s/")
