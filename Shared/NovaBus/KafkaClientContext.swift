@@ -7,9 +7,12 @@ import Synchronization
 final class KafkaClientContext: Sendable {
     let logger: Logger
     private let lastError = Mutex<String?>(nil)
+    /// Where the rebalance callback reports assignment changes (consumers that observe them).
+    let assignments: AssignmentLog?
 
-    init(logger: Logger) {
+    init(logger: Logger, assignments: AssignmentLog? = nil) {
         self.logger = logger
+        self.assignments = assignments
     }
 
     var lastErrorDescription: String? { lastError.withLock { $0 } }
@@ -37,6 +40,35 @@ final class KafkaClientContext: Sendable {
             let text = "\(KafkaError.errorString(rd_kafka_resp_err_t(code))): \(String(cString: reason!))"
             context.record(error: text)
             context.logger.warning("Kafka client error: \(text)", metadata: ["source": "librdkafka"])
+        }
+    }
+}
+
+extension KafkaClientContext {
+    /// Installs a rebalance callback that applies each assignment (eager protocol) and reports
+    /// it to `assignments`. Called on the consumer's poll thread, inside its consume calls.
+    func installRebalance(on conf: OpaquePointer) {
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+            guard let rk, let opaque else { return }
+            let context = Unmanaged<KafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+            var keys: [PartitionKey] = []
+            if let partitions {
+                for i in 0..<Int(partitions.pointee.cnt) {
+                    let element = partitions.pointee.elems[i]
+                    keys.append(PartitionKey(topic: String(cString: element.topic), partition: element.partition))
+                }
+            }
+            keys.sort { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+            if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+                _ = rd_kafka_assign(rk, partitions)
+                context.logger.info("partitions assigned", metadata: ["partitions": "\(keys.count)"])
+                context.assignments?.record(.assigned(keys))
+            } else {
+                let lost = rd_kafka_assignment_lost(rk) != 0
+                _ = rd_kafka_assign(rk, nil)
+                context.logger.info("partitions revoked", metadata: ["partitions": "\(keys.count)", "lost": "\(lost)"])
+                context.assignments?.record(.revoked(keys, lost: lost))
+            }
         }
     }
 }

@@ -38,18 +38,27 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
     public let configuration: KafkaConfiguration
 
     /// Joins `groupID` and subscribes to `topics`.
+    ///
+    /// With `observesAssignment`, the consumer reports every change of its assignment as a
+    /// `ConsumerDelivery` before any record of a newly assigned partition (`nextDelivery()`),
+    /// and drops fetched records of a partition once it is revoked. It then uses the eager
+    /// `range` assignor, so partition N of every subscribed topic with the same partition count
+    /// goes to one member (co-partitioning, as Kafka Streams requires for keyed state).
     public init(
         configuration: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500,
-        logger: Logger = Logger(label: "novacron.bus.consumer")
+        observesAssignment: Bool = false, logger: Logger = Logger(label: "novacron.bus.consumer")
     ) throws(KafkaError) {
         self.configuration = configuration
         self.groupID = groupID
         self.topics = topics
-        let context = KafkaClientContext(logger: logger)
+        let assignments = AssignmentLog()
+        let context = KafkaClientContext(logger: logger, assignments: observesAssignment ? assignments : nil)
         var defaults = Self.defaultProperties
         defaults.append(("group.id", groupID))
+        if observesAssignment { defaults.append(("partition.assignment.strategy", "range")) }
         let conf = try configuration.makeConf(defaults: defaults)
         context.install(on: conf)
+        if observesAssignment { context.installRebalance(on: conf) }
         self.context = context
         let handle = RdKafkaHandle(pointer: try makeClient(type: RD_KAFKA_CONSUMER, conf: conf))
         rd_kafka_poll_set_consumer(handle.pointer)
@@ -63,7 +72,8 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
             rd_kafka_destroy(handle.pointer)
             throw .consumer(code: err.rawValue, reason: KafkaError.errorString(err))
         }
-        self.poller = ConsumerPoller(handle: handle, batchSize: batchSize, logger: logger)
+        self.poller = ConsumerPoller(
+            handle: handle, batchSize: batchSize, assignments: observesAssignment ? assignments : nil, logger: logger)
     }
 
     public func makeAsyncIterator() -> Iterator { Iterator(poller: poller) }
@@ -73,6 +83,7 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
         let poller: ConsumerPoller
         var buffer: [KafkaMessage] = []
         var position = 0
+        var pending: [ConsumerDelivery] = []
 
         public mutating func next() async throws -> KafkaMessage? {
             if position < buffer.count {
@@ -82,23 +93,36 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
                 defer { position += 1 }
                 return buffer[position]
             }
-            guard let batch = try await poller.nextBatch() else { return nil }
+            guard let batch = try await nextBatch() else { return nil }
             buffer = batch
             position = 1
             return batch[0]
         }
 
         /// The rest of the current batch, or the next batch: for handlers that work in bulk.
+        /// Assignment changes are skipped (see `nextDelivery()`).
         public mutating func nextBatch() async throws -> [KafkaMessage]? {
             if position < buffer.count {
                 guard poller.isFetching else { return nil }
                 defer { position = buffer.count }
                 return Array(buffer[position...])
             }
-            guard let batch = try await poller.nextBatch() else { return nil }
-            buffer = batch
-            position = batch.count
-            return batch
+            while let delivery = try await nextDelivery() {
+                if case .records(let batch) = delivery { return batch }
+            }
+            return nil
+        }
+
+        /// The next batch of records or change of assignment, in the order they happened: a
+        /// partition's `assigned` comes before its first record, and no record of a partition
+        /// follows its `revoked`.
+        public mutating func nextDelivery() async throws -> ConsumerDelivery? {
+            if pending.isEmpty {
+                guard let deliveries = try await poller.nextDeliveries() else { return nil }
+                pending = deliveries
+            }
+            guard poller.isFetching else { return nil }
+            return pending.removeFirst()
         }
     }
 
@@ -170,6 +194,46 @@ public final class KafkaConsumer: Sendable, AsyncSequence {
     }
 }
 
+/// What the consumer hands over: records, or a change of which partitions it owns.
+public enum ConsumerDelivery: Sendable {
+    case records([KafkaMessage])
+    /// The group gave this member these partitions (eager protocol: its whole new assignment).
+    case assigned([PartitionKey])
+    /// The group took these partitions away (its whole previous assignment); `lost` when the
+    /// member was thrown out (session timeout) rather than asked to give them up.
+    case revoked([PartitionKey], lost: Bool)
+}
+
+/// Assignment changes the rebalance callback saw, waiting for the poller to hand them over,
+/// and the partitions assigned now (to drop fetched records of revoked ones).
+final class AssignmentLog: Sendable {
+    private struct State {
+        var changes: [ConsumerDelivery] = []
+        var assigned: Set<PartitionKey> = []
+    }
+
+    private let state = Mutex(State())
+
+    func record(_ change: ConsumerDelivery) {
+        state.withLock { state in
+            state.changes.append(change)
+            switch change {
+            case .assigned(let partitions): state.assigned = Set(partitions)
+            case .revoked: state.assigned = []
+            case .records: break
+            }
+        }
+    }
+
+    /// The changes since the last call, and the partitions assigned now.
+    func take() -> (changes: [ConsumerDelivery], assigned: Set<PartitionKey>) {
+        state.withLock { state in
+            defer { state.changes = [] }
+            return (state.changes, state.assigned)
+        }
+    }
+}
+
 /// A topic partition.
 public struct PartitionKey: Hashable, Sendable, CustomStringConvertible {
     public var topic: String
@@ -202,19 +266,21 @@ final class ConsumerPoller: Sendable {
 
     private struct State {
         var phase = Phase.running
-        var waiter: CheckedContinuation<[KafkaMessage]?, Error>?
+        var waiter: CheckedContinuation<[ConsumerDelivery]?, Error>?
     }
 
     private let handle: RdKafkaHandle
     private let batchSize: Int
+    private let assignments: AssignmentLog?
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(handle: RdKafkaHandle, batchSize: Int, logger: Logger) {
+    init(handle: RdKafkaHandle, batchSize: Int, assignments: AssignmentLog?, logger: Logger) {
         self.handle = handle
         self.batchSize = batchSize
+        self.assignments = assignments
         self.logger = logger
         let thread = Thread { [self] in
             nameCurrentThread("nc-consume")
@@ -229,7 +295,7 @@ final class ConsumerPoller: Sendable {
         state.withLock { state in state.phase == .closed ? nil : body(handle) }
     }
 
-    func nextBatch() async throws -> [KafkaMessage]? {
+    func nextDeliveries() async throws -> [ConsumerDelivery]? {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = state.withLock { state -> Bool in
                 guard state.phase == .running, state.waiter == nil else { return false }
@@ -267,7 +333,7 @@ final class ConsumerPoller: Sendable {
     /// False once `stopFetching()` or `close()` was called.
     var isFetching: Bool { phase == .running }
 
-    private func takeWaiter() -> CheckedContinuation<[KafkaMessage]?, Error>? {
+    private func takeWaiter() -> CheckedContinuation<[ConsumerDelivery]?, Error>? {
         state.withLock { state in
             defer { state.waiter = nil }
             return state.waiter
@@ -282,7 +348,8 @@ final class ConsumerPoller: Sendable {
             wakeup.wait()
             if phase >= .closing { break }
             var batch: [KafkaMessage] = []
-            while batch.isEmpty && phase == .running {
+            var changes: [ConsumerDelivery] = []
+            while batch.isEmpty && changes.isEmpty && phase == .running {
                 let count = raw.withUnsafeMutableBufferPointer { buffer -> Int in
                     // Drain what is already queued without waiting (consume_batch_queue with a
                     // timeout waits for a *full* batch); if nothing is, wait for one record.
@@ -293,7 +360,10 @@ final class ConsumerPoller: Sendable {
                     let more = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, batchSize - 1)
                     return 1 + max(0, more)
                 }
-                if count <= 0 { continue }
+                if count <= 0 {
+                    if let assignments { changes = assignments.take().changes }
+                    continue
+                }
                 batch.reserveCapacity(count)
                 for i in 0..<count {
                     guard let m = raw[i] else { continue }
@@ -304,10 +374,20 @@ final class ConsumerPoller: Sendable {
                     }
                     batch.append(copy(m, topicNames: &topicNames))
                 }
+                if let assignments {
+                    // The rebalance callback runs inside the consume calls above: hand its
+                    // changes over first, and only records of partitions still assigned.
+                    let (taken, assigned) = assignments.take()
+                    changes = taken
+                    if !taken.isEmpty {
+                        batch.removeAll { !assigned.contains(PartitionKey(topic: $0.topic, partition: $0.partition)) }
+                    }
+                }
             }
+            let deliveries = changes + (batch.isEmpty ? [] : [ConsumerDelivery.records(batch)])
             // Records fetched after a stop are not handed out; their offsets are not stored,
             // so the group re-delivers them (at-least-once).
-            takeWaiter()?.resume(returning: batch.isEmpty || phase != .running ? nil : batch)
+            takeWaiter()?.resume(returning: deliveries.isEmpty || phase != .running ? nil : deliveries)
         }
         takeWaiter()?.resume(returning: nil)
         rd_kafka_queue_destroy(queue)

@@ -138,6 +138,19 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// The partition count of each of `topics` the cluster knows.
+    public func partitionCounts(of topics: [String], timeoutMillis: Int32 = 5000) async throws(KafkaError) -> [String: Int32] {
+        let handle = handle
+        let result = await offloadBlocking { fetchPartitionCounts(handle, timeoutMillis: timeoutMillis) }
+        switch result {
+        case .success(let counts): return counts.filter { topics.contains($0.key) }
+        case .failure(let code):
+            throw .brokerUnreachable(
+                brokers: configuration.brokers, timeoutMillis: Int(timeoutMillis),
+                detail: context.lastErrorDescription ?? KafkaError.errorString(code.code))
+        }
+    }
+
     /// Flushes, then stops the poll thread and destroys the client. Records still unacknowledged
     /// after the flush timeout are purged and their senders get a delivery error.
     public func close(flushTimeoutMillis: Int32 = 10000) async {

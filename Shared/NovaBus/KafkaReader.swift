@@ -68,7 +68,7 @@ public final class KafkaReader: Sendable, AsyncSequence {
         let opened = await offloadBlocking { () -> Result<KafkaReader, KafkaError> in
             do throws(KafkaError) {
                 let (first, end) = try assign(handle, topics: topics, from: start, brokers: brokers, timeoutMillis: timeoutMillis)
-                let poller = ConsumerPoller(handle: handle, batchSize: 1000, logger: logger)
+                let poller = ConsumerPoller(handle: handle, batchSize: 1000, assignments: nil, logger: logger)
                 return .success(KafkaReader(topics: topics, start: first, end: end, poller: poller, context: context))
             } catch {
                 rd_kafka_destroy(handle.pointer)

@@ -42,3 +42,16 @@ struct KafkaResponseCode: Error {
 func nameCurrentThread(_ name: String) {
     _ = novacron_name_thread(String(name.prefix(15)))
 }
+
+/// Partition counts of `topics` from cluster metadata. Blocking: call through `offloadBlocking`.
+func fetchPartitionCounts(_ handle: RdKafkaHandle, timeoutMillis: Int32) -> Result<[String: Int32], KafkaResponseCode> {
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    let err = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMillis)
+    guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return .failure(KafkaResponseCode(code: err)) }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    var counts: [String: Int32] = [:]
+    for i in 0..<Int(metadata.pointee.topic_cnt) {
+        counts[String(cString: metadata.pointee.topics[i].topic)] = metadata.pointee.topics[i].partition_cnt
+    }
+    return .success(counts)
+}

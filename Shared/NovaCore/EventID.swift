@@ -28,3 +28,20 @@ public enum EventID {
         }
     }
 }
+
+extension EventID {
+    /// The id named by `cause`: the same text always gives the same id, different texts give
+    /// different ids (two independent 64-bit FNV-1a hashes, about 2^-122 to collide). Effects of
+    /// a timer slot or a command derive their ids from it, so a re-fire or a retry after a
+    /// crash produces an event the consumers' inboxes recognise as the one already seen.
+    public static func derived(from cause: String) -> String {
+        var high: UInt64 = 0xcbf2_9ce4_8422_2325
+        var low: UInt64 = 0x8422_2325_cbf2_9ce4
+        for byte in cause.utf8 {
+            high = (high ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            low = (low ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            low = low ^ (low >> 29)
+        }
+        return make(high: SplitMix64.mix(high), low: SplitMix64.mix(low ^ high))
+    }
+}

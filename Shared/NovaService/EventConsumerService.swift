@@ -24,14 +24,19 @@ public final class EventConsumerService: Service, Sendable {
     private let producerName: String
     private let hooks: FaultHooks
     private let logger: Logger
+    /// Set when the service owns state per key: partitions are claimed on assignment and every
+    /// transaction is fenced by their epochs.
+    private let ownership: PartitionOwnership?
     /// Migrations to wait for before consuming (set by the runtime).
     private let prepared: @Sendable () async throws -> Void
 
     public init(
         consumer: KafkaConsumer, store: Store, handler: any EventHandler, deadLetters: DeadLetterPublisher,
         metrics: ServiceMetrics, doorbell: Doorbell, handoff: OutboxHandoff, producerName: String,
-        hooks: FaultHooks = FaultHooks(), logger: Logger, prepared: @escaping @Sendable () async throws -> Void = {}
+        hooks: FaultHooks = FaultHooks(), logger: Logger, ownership: PartitionOwnership? = nil,
+        prepared: @escaping @Sendable () async throws -> Void = {}
     ) {
+        self.ownership = ownership
         self.consumer = consumer
         self.store = store
         self.handler = handler
@@ -48,16 +53,77 @@ public final class EventConsumerService: Service, Sendable {
     public func run() async throws {
         try await prepared()
         let consumer = consumer
-        try await withGracefulShutdownHandler {
-            var records = consumer.makeAsyncIterator()
-            while let batch = try await records.nextBatch() {
-                try await process(batch)
+        do {
+            try await withGracefulShutdownHandler {
+                var records = consumer.makeAsyncIterator()
+                if ownership == nil {
+                    while let batch = try await records.nextBatch() {
+                        try await process(batch)
+                    }
+                } else {
+                    while let delivery = try await records.nextDelivery() {
+                        switch delivery {
+                        case .records(let batch): try await process(batch)
+                        case .assigned(let partitions): try await claim(Set(partitions.map(\.partition)).sorted())
+                        case .revoked: await lose(ownership?.releaseAll() ?? [], refused: false)
+                        }
+                    }
+                }
+            } onGracefulShutdown: {
+                consumer.stopFetching()
             }
-        } onGracefulShutdown: {
-            consumer.stopFetching()
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            logger.info("stopped while retrying; the record in hand is not committed and will be delivered again")
         }
         await consumer.close()
         logger.info("consumer closed; stored offsets committed")
+    }
+
+    /// Claims newly assigned partitions (raising their epochs) and lets the handler load their
+    /// keys' state, in one transaction, retried until it commits or the service stops.
+    private func claim(_ partitions: [Int32]) async throws {
+        guard let ownership, !partitions.isEmpty else { return }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let handler = handler
+                let claimed = try await store.withTransaction { tx in
+                    let claimed = try await ownership.claim(partitions, in: tx)
+                    if let keyed = handler as? any KeyedStateHandler { try await keyed.gained(partitions, in: tx) }
+                    return claimed
+                }
+                ownership.grant(claimed)
+                metrics.ownedPartitions(ownership.owned.count)
+                logger.info("partitions claimed", metadata: ["partitions": "\(partitions)", "epochs": "\(claimed.values.sorted())"])
+                return
+            } catch {
+                let cause = StoreError.underlying(error)
+                if cause is CancellationError { throw cause }
+                logger.warning("partition claim failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(StoreError(cause))"])
+                try await backOff(attempt: attempt)
+            }
+        }
+    }
+
+    /// Drops what the handler keeps of `partitions` (revoked, or refused as stale).
+    private func lose(_ partitions: [Int32], refused: Bool) async {
+        guard !partitions.isEmpty else { return }
+        if refused {
+            metrics.staleOwnerRefused(count: partitions.count)
+            logger.warning("transaction refused: partitions now owned by another replica", metadata: ["partitions": "\(partitions)"])
+        }
+        if let keyed = handler as? any KeyedStateHandler { await keyed.lost(partitions) }
+        metrics.ownedPartitions(ownership?.owned.count ?? 0)
+    }
+
+    /// Sleeps before retry `attempt`; throws if the service is told to stop meanwhile, so a
+    /// shutdown during an outage does not wait for the outage to end. The record in hand is
+    /// not committed, and its offset not stored: the group delivers it again.
+    private func backOff(attempt: Int) async throws {
+        let delay = Duration.milliseconds(min(5000, 50 << min(attempt, 7)))
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+        if Task.isShuttingDownGracefully { throw CancellationError() }
     }
 
     /// A decoded record and where it came from.
@@ -66,6 +132,13 @@ public final class EventConsumerService: Service, Sendable {
     /// Processes a batch to completion: every record is committed or dead-lettered before the
     /// batch's offsets are stored.
     func process(_ messages: [KafkaMessage]) async throws {
+        var messages = messages
+        if let ownership {
+            // Records of a partition this replica no longer owns are dropped unprocessed, their
+            // offsets not stored: the owner reads them.
+            messages.removeAll { !ownership.owns($0.partition) }
+            guard !messages.isEmpty else { return }
+        }
         let started = ContinuousClock.now
         var items: [Item] = []
         items.reserveCapacity(messages.count)
@@ -89,18 +162,23 @@ public final class EventConsumerService: Service, Sendable {
                 let cause = StoreError.underlying(error)
                 if cause is CancellationError { throw cause }
                 await handler.rolledBack()
+                if let stale = cause as? StaleOwnership {
+                    await lose(ownership?.release(stale.partitions) ?? [], refused: true)
+                }
                 logger.debug(
                     "batch transaction failed; retrying its records one at a time",
                     metadata: ["records": "\(items.count)", "error": "\(StoreError(cause))"])
             }
         }
         for item in items { try await process(item) }
-        consumer.storeOffsets(messages)
+        consumer.storeOffsets(messages.filter { m in ownership?.owns(m.partition) ?? true })
     }
 
     /// Processes one record in its own transaction, retried until it is committed or
-    /// dead-lettered, and stores its offset.
-    private func process(_ item: Item) async throws {
+    /// dead-lettered, and stores its offset. Returns false when it was dropped because its
+    /// partition belongs to another replica now.
+    @discardableResult
+    private func process(_ item: Item) async throws -> Bool {
         let started = ContinuousClock.now
         var logger = logger
         logger[metadataKey: "event_id"] = "\(item.event.eventID)"
@@ -108,33 +186,36 @@ public final class EventConsumerService: Service, Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            if let ownership, !ownership.owns(item.message.partition) { return false }
             do {
                 let outcome = try await transact([item])
                 await committed(outcome, started: started)
                 consumer.storeOffset(item.message)
-                return
+                return true
             } catch {
                 let cause = StoreError.underlying(error)
                 if cause is CancellationError { throw cause }
                 await handler.rolledBack()
                 if let rejection = cause as? HandlerRejection {
                     try await deadLetter(item.message, code: rejection.code, reason: rejection.reason)
-                    return
+                    return true
                 }
                 if let invalid = cause as? ValidationError {
                     try await deadLetter(item.message, code: "invalid", reason: invalid.description)
-                    return
+                    return true
+                }
+                if let stale = cause as? StaleOwnership {
+                    await lose(ownership?.release(stale.partitions) ?? [], refused: true)
+                    return false
                 }
                 let storeError = StoreError(cause)
-                let delay = Duration.milliseconds(min(5000, 50 << min(attempt, 7)))
                 logger.warning(
-                    "handler transaction failed; retrying",
-                    metadata: ["attempt": "\(attempt)", "error": "\(storeError)", "retry_in": "\(delay)"])
+                    "handler transaction failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(storeError)"])
                 if !storeError.isTransient && !(cause is any RetryableError) && attempt >= 5 {
                     try await deadLetter(item.message, code: "handler_failed", reason: "failed \(attempt) times: \(storeError)")
-                    return
+                    return true
                 }
-                try await Task.sleep(for: delay)
+                try await backOff(attempt: attempt)
             }
         }
     }
@@ -192,20 +273,17 @@ public final class EventConsumerService: Service, Sendable {
             let now = Date()
             var records: [OutboxRecord] = []
             for (item, emitted) in zip(outcome.handled, emissions) {
-                for emission in emitted {
-                    let id = EventID.random()
-                    let envelope = EnvelopeCodec.envelope(
-                        type: Swift.type(of: emission.message).protoMessageName,
-                        payload: try emission.payload.map { Data($0) } ?? emission.message.serializedData(),
-                        key: emission.key, eventID: id, occurredAt: now, producer: producerName,
-                        correlationID: item.event.envelope.correlationID, causationID: item.event.eventID)
-                    records.append(
-                        OutboxRecord(
-                            eventID: id, topic: emission.topic, key: emission.key, eventType: envelope.type,
-                            envelope: try Array(envelope.serializedBytes() as [UInt8])))
-                }
+                records += try EmissionRecords.make(
+                    emitted, producer: producerName, correlationID: item.event.envelope.correlationID,
+                    causationID: item.event.eventID, at: now)
             }
             outcome.emitted = try await tx.appendOutbox(records)
+            if let ownership {
+                let held = ownership.owned
+                var fenced: [Int32: Int64] = [:]
+                for item in outcome.handled { fenced[item.message.partition] = held[item.message.partition] ?? -1 }
+                try await ownership.fence(fenced, in: tx)
+            }
             return outcome
         }
     }
@@ -227,7 +305,9 @@ public final class EventConsumerService: Service, Sendable {
             } catch {
                 attempt += 1
                 logger.error("dead-letter publish failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                try await Task.sleep(for: .milliseconds(min(5000, 100 * attempt)))
+                let delay = Duration.milliseconds(min(5000, 100 * attempt))
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                if Task.isShuttingDownGracefully { throw CancellationError() }
             }
         }
         metrics.deadLettered(topic: message.topic, reason: code)

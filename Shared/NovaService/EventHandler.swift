@@ -86,12 +86,45 @@ public struct FaultHooks: Sendable {
     public var afterCommit: (@Sendable (_ eventID: String) -> Void)?
     /// After the relay's records were acknowledged by Kafka, before they are deleted from the outbox.
     public var afterDelivery: (@Sendable (_ count: Int) -> Void)?
+    /// Inside a timer firing's transaction, after the handler decided, before the commit.
+    public var beforeTimerCommit: (@Sendable (_ fired: Int) -> Void)?
+    /// After a timer firing's transaction committed, before its records are handed to the relay.
+    public var afterTimerCommit: (@Sendable (_ fired: Int) -> Void)?
 
     public init(
         afterCommit: (@Sendable (_ eventID: String) -> Void)? = nil,
-        afterDelivery: (@Sendable (_ count: Int) -> Void)? = nil
+        afterDelivery: (@Sendable (_ count: Int) -> Void)? = nil,
+        beforeTimerCommit: (@Sendable (_ fired: Int) -> Void)? = nil,
+        afterTimerCommit: (@Sendable (_ fired: Int) -> Void)? = nil
     ) {
         self.afterCommit = afterCommit
         self.afterDelivery = afterDelivery
+        self.beforeTimerCommit = beforeTimerCommit
+        self.afterTimerCommit = afterTimerCommit
     }
+}
+
+/// A handler that keeps state per key and is told which partitions it owns (see
+/// `PartitionOwnership`). `gained` runs in the transaction that claims the partitions, before
+/// any record or deadline of them reaches the handler: load or rebuild their keys' state there.
+/// `lost` runs when they are revoked or found claimed by another replica: drop their state.
+public protocol KeyedStateHandler: EventHandler {
+    func gained(_ partitions: [Int32], in tx: StoreTransaction) async throws
+    func lost(_ partitions: [Int32]) async
+}
+
+/// A handler with time-driven work: deadlines it sets through `ServiceContext.deadlines`, and
+/// the periodic ticks its service declares. Each firing runs in one transaction with the
+/// handler's state; its emissions go through the outbox with ids derived from the deadline or
+/// tick slot, so a re-fire after a crash repeats the same events, never new ones.
+public protocol TimedHandler: EventHandler {
+    /// `deadline` came due (it is already removed; set it again to re-arm it). `now` is the
+    /// service clock's time, later than `deadline.slot` when it fires late.
+    func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission]
+    /// Periodic tick `name` at `slot`, on one replica at a time.
+    func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission]
+}
+
+extension TimedHandler {
+    public func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission] { [] }
 }

@@ -23,6 +23,10 @@ public struct ServiceConfiguration: Sendable {
     public var startupTimeoutSeconds: Int
     /// Hours to keep inbox entries (for dedupe).
     public var inboxRetentionHours: Int = 168
+    /// A file holding the time (a manual clock for tests); nil = the system clock.
+    public var clockFile: String?
+    /// How often the timer loop looks for due deadlines and ticks.
+    public var timerPollMillis: Int = 20
 
     /// The variables every service reads, with what each expects: printed after a configuration
     /// error, and listed in the README.
@@ -38,6 +42,8 @@ public struct ServiceConfiguration: Sendable {
         ("NOVACRON_SCHEMA", "Postgres schema and role stem (default: the service's own, e.g. placement)"),
         ("NOVACRON_STARTUP_TIMEOUT_SECONDS", "seconds to wait for Kafka and Postgres at start (default 15)"),
         ("NOVACRON_INBOX_RETENTION_HOURS", "hours to keep inbox entries; longer than the topics' retention (default 168)"),
+        ("NOVACRON_TIMER_POLL_MS", "milliseconds between looks for due deadlines and ticks, 1-10000 (default 20)"),
+        ("NOVACRON_CLOCK_FILE", "tests only: a file holding the time in milliseconds since 1970, instead of the system clock"),
     ]
 
     public static func fromEnvironment(
@@ -78,6 +84,8 @@ public struct ServiceConfiguration: Sendable {
             consumerGroup: group, httpHost: environment["HTTP_HOST"] ?? "0.0.0.0", httpPort: port, logLevel: level,
             startupTimeoutSeconds: timeout)
         configuration.inboxRetentionHours = inboxHours
+        configuration.timerPollMillis = try integer(environment, "NOVACRON_TIMER_POLL_MS", default: 20, range: 1...10000)
+        configuration.clockFile = environment["NOVACRON_CLOCK_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         return configuration
     }
 

@@ -4,7 +4,9 @@ import Prometheus
 /// can read them without a global bootstrap. Names: `novacron_events_consumed_total{topic}`,
 /// `novacron_events_produced_total{topic}`, `novacron_events_deadlettered_total{topic,reason}`,
 /// `novacron_events_duplicate_total{topic}`, `novacron_handler_duration_seconds`,
-/// `novacron_outbox_backlog`, `novacron_consumer_lag{topic,partition}`.
+/// `novacron_outbox_backlog`, `novacron_consumer_lag{topic,partition}`, and for services with
+/// timers or key ownership `novacron_timers_fired_total{kind}`, `novacron_owned_partitions`,
+/// `novacron_stale_owner_refused_total`.
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let handlerDuration: DurationHistogram
@@ -51,6 +53,23 @@ public final class ServiceMetrics: Sendable {
     public func lag(topic: String, partition: Int32, value: Int64) {
         registry.makeGauge(descriptor: Self.lagName, labels: [("topic", topic), ("partition", String(partition))])
             .set(Double(value))
+    }
+
+    private static var timersName: MetricNameDescriptor { name("timers_fired", "total", "Deadlines and ticks fired and committed") }
+    private static var staleName: MetricNameDescriptor {
+        name("stale_owner_refused", "total", "Transactions refused because another replica claimed their partitions")
+    }
+
+    public func timersFired(kind: String, count: Int) {
+        registry.makeCounter(descriptor: Self.timersName, labels: [("kind", kind)]).increment(by: Int64(count))
+    }
+
+    public func staleOwnerRefused(count: Int = 1) {
+        registry.makeCounter(descriptor: Self.staleName).increment(by: Int64(count))
+    }
+
+    public func ownedPartitions(_ count: Int) {
+        registry.makeGauge(descriptor: Self.name("owned_partitions", "", "Partitions this replica owns (key ownership)")).set(Double(count))
     }
 
     /// The Prometheus text exposition of every metric.

@@ -16,9 +16,16 @@ public struct ServiceDefinition: Sendable {
     public var migrations: [Migration]
     public var makeHandler: @Sendable (ServiceContext) throws -> any EventHandler
     public var hooks: FaultHooks
+    /// Set when the service keeps state per key: the partition count every consumed topic
+    /// has (checked at start). Each replica then owns the keys of the partitions assigned to
+    /// it, claims them with an epoch, and its transactions are fenced (`PartitionOwnership`).
+    public var keyedPartitions: Int32?
+    /// Periodic ticks, fired on one replica at a time (the handler must be a `TimedHandler`).
+    public var ticks: [Tick]
 
     public init(
         name: String, schema: String? = nil, topics: [String], migrations: [Migration] = [], hooks: FaultHooks = FaultHooks(),
+        keyedPartitions: Int32? = nil, ticks: [Tick] = [],
         makeHandler: @escaping @Sendable (ServiceContext) throws -> any EventHandler
     ) {
         self.name = name
@@ -26,6 +33,8 @@ public struct ServiceDefinition: Sendable {
         self.topics = topics
         self.migrations = migrations
         self.hooks = hooks
+        self.keyedPartitions = keyedPartitions
+        self.ticks = ticks
         self.makeHandler = makeHandler
     }
 
@@ -37,6 +46,11 @@ public struct ServiceContext: Sendable {
     public var configuration: ServiceConfiguration
     public var logger: Logger
     public var metrics: ServiceMetrics
+    /// The service's time: the only clock its decisions read.
+    public var clock: any ServiceClock
+    /// Where its handler sets deadlines (keys map to partitions of its keyed topics; one
+    /// partition when the service declares no key ownership).
+    public var deadlines: Deadlines
 }
 
 /// Runs a service: validates configuration (exit 2 on error), checks Kafka and Postgres (a
@@ -76,7 +90,7 @@ public enum ServiceRuntime {
             producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
             consumer = try KafkaConsumer(
                 configuration: configuration.kafka, groupID: configuration.consumerGroup, topics: definition.topics,
-                logger: logger)
+                observesAssignment: definition.keyedPartitions != nil, logger: logger)
         } catch {
             fail(definition.serviceName, "configuration error: \(error)")
             return .configuration
@@ -86,6 +100,18 @@ public enum ServiceRuntime {
             let missing = definition.topics.filter { !known.contains($0) }
             if !missing.isEmpty {
                 logger.warning("topics not (yet) on the cluster", metadata: ["topics": "\(missing.joined(separator: ","))"])
+            }
+            if let keyed = definition.keyedPartitions {
+                let counts = try await producer.partitionCounts(
+                    of: definition.topics.filter(known.contains), timeoutMillis: Int32(configuration.startupTimeoutSeconds * 1000))
+                let wrong = counts.filter { $0.value != keyed }.sorted { $0.key < $1.key }
+                if !wrong.isEmpty {
+                    fail(
+                        definition.serviceName,
+                        "configuration error: key ownership needs every consumed topic to have \(keyed) partitions; "
+                            + wrong.map { "\($0.key) has \($0.value)" }.joined(separator: ", "))
+                    return .configuration
+                }
             }
         } catch {
             fail(definition.serviceName, "\(error)")
@@ -105,7 +131,17 @@ public enum ServiceRuntime {
         let metrics = ServiceMetrics()
         let readiness = Readiness()
         let store = Store(settings: configuration.postgres, schema: configuration.schema, logger: logger)
-        let context = ServiceContext(configuration: configuration, logger: logger, metrics: metrics)
+        let clock: any ServiceClock
+        do {
+            clock = try configuration.clockFile.map { path throws(ConfigurationError) in try FileClock(path: path) } ?? SystemServiceClock()
+        } catch {
+            fail(definition.serviceName, "configuration error: \(error)")
+            return .configuration
+        }
+        let ownership = definition.keyedPartitions.map { _ in PartitionOwnership() }
+        let context = ServiceContext(
+            configuration: configuration, logger: logger, metrics: metrics, clock: clock,
+            deadlines: Deadlines(partitioner: KeyPartitioner(partitionCount: definition.keyedPartitions ?? 1)))
         let handler: any EventHandler
         do {
             handler = try definition.makeHandler(context)
@@ -128,7 +164,7 @@ public enum ServiceRuntime {
         }
         let doorbell = Doorbell()
         let handoff = OutboxHandoff()
-        let services: [any Service] = [
+        var services: [any Service] = [
             store.client,
             StatusServer(
                 host: configuration.httpHost, port: configuration.httpPort, readiness: readiness, metrics: metrics,
@@ -145,8 +181,18 @@ public enum ServiceRuntime {
                 consumer: consumer, store: store, handler: handler,
                 deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),
                 metrics: metrics, doorbell: doorbell, handoff: handoff, producerName: definition.serviceName,
-                hooks: definition.hooks, logger: logger, prepared: prepare),
+                hooks: definition.hooks, logger: logger, ownership: ownership, prepared: prepare),
         ]
+        if let timed = handler as? any TimedHandler {
+            services.append(
+                TimerService(
+                    store: store, handler: timed, clock: clock, ownership: ownership, ticks: definition.ticks, metrics: metrics,
+                    doorbell: doorbell, handoff: handoff, producerName: definition.serviceName, hooks: definition.hooks,
+                    logger: logger, poll: .milliseconds(configuration.timerPollMillis), prepared: prepare))
+        } else if !definition.ticks.isEmpty {
+            fail(definition.serviceName, "the service declares ticks but its handler is not a TimedHandler")
+            return .failure
+        }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

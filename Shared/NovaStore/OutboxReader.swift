@@ -6,15 +6,18 @@ import PostgresNIO
 /// deletes them, inside one transaction that holds the schema's relay lock. The outbox holds
 /// only what is not yet published.
 ///
-/// Only one replica relays at a time (`pg_try_advisory_xact_lock`), so records of one key are
+/// Only one replica relays at a time (the `outbox-relay` lease), so records of one key are
 /// never published by two replicas in parallel and out of order. Records are selected by being
 /// there, never by "seq greater than the last one seen", so a transaction that took a lower
 /// `seq` but committed later is still picked up: nothing is skipped.
 public struct OutboxReader: Sendable {
     public let store: Store
+    /// Who relays, in the lease (service, host and process).
+    public let holder: String
 
-    public init(store: Store) {
+    public init(store: Store, holder: String = ReplicaIdentity.current) {
         self.store = store
+        self.holder = holder
     }
 
     /// An outbox record with its place in the order.
@@ -43,15 +46,9 @@ public struct OutboxReader: Sendable {
     public func relayRound(
         limit: Int, olderThanSeconds: Double = 0, excluding: [Int64] = [], publish: ([Claimed]) async throws -> [Int64]
     ) async throws -> Round {
-        let schema = store.schema
+        let holder = holder
         return try await store.withTransaction { tx in
-            var leader = false
-            for try await locked in try await tx.query(
-                "SELECT pg_try_advisory_xact_lock(\(schema.lockKey("outbox-relay")))"
-            ).decode(Bool.self) {
-                leader = locked
-            }
-            guard leader else { return .notLeader }
+            guard try await tx.acquireLease("outbox-relay", holder: holder) != nil else { return .notLeader }
             var claimed: [Claimed] = []
             let rows = try await tx.query(
                 """

@@ -27,8 +27,12 @@ public final class Store: Sendable {
         // random_page_cost 1.1: a service's tables are small and hot, so an index probe costs
         // a buffer hit, not the disk seek the default 4 prices. At 4 a batch claim over 50 of
         // 1,000 hosts hashed the whole table (0.9 ms); at 1.1 it probes the key (0.45 ms).
+        // idle_in_transaction_session_timeout: a replica stopped (SIGSTOP, a long pause) inside
+        // a transaction would keep its row locks and leases for as long as it stays stopped;
+        // Postgres ends such a transaction after 20 s, so the replica taking over is not blocked.
         configuration.options.additionalStartupParameters = [
             ("search_path", schema.value), ("jit", "off"), ("random_page_cost", "1.1"),
+            ("idle_in_transaction_session_timeout", "20s"),
         ]
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
@@ -56,8 +60,9 @@ public final class Store: Sendable {
     /// their `search_path`); commits if it returns, rolls back if it throws.
     public func withTransaction<T: Sendable>(_ body: (StoreTransaction) async throws -> T) async throws -> T {
         let logger = logger
+        let schema = schema
         return try await client.withTransaction(logger: logger) { connection in
-            try await body(StoreTransaction(connection: connection, logger: logger))
+            try await body(StoreTransaction(connection: connection, schema: schema, logger: logger))
         }
     }
 
@@ -67,7 +72,8 @@ public final class Store: Sendable {
         try await client.query(query, logger: logger)
     }
 
-    /// Inbox and outbox: the tables every service has.
+    /// Inbox and outbox: the tables every service has; leases, partition ownership and timers,
+    /// which the runtime uses when a service asks for them.
     static let platformMigrations = [
         Migration(
             version: 1, name: "inbox",
@@ -107,12 +113,38 @@ public final class Store: Sendable {
                 "ALTER TABLE outbox DROP CONSTRAINT outbox_event_id_key",
                 "ALTER TABLE outbox DROP COLUMN published_at",
             ]),
+        // Time and ownership (ARCHITECTURE.md): a lease's epoch grows whenever its holder
+        // changes; a partition's epoch whenever a replica claims it. Deadlines are per key
+        // (one per name and key), their partition the key's; due times are the injected
+        // clock's milliseconds, not the server's time.
+        Migration(
+            version: 4, name: "leases, partition owners and timers",
+            statements: [
+                """
+                CREATE TABLE leases (
+                  name text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL,
+                  acquired_at timestamptz NOT NULL DEFAULT now())
+                """,
+                """
+                CREATE TABLE partition_owners (
+                  partition int PRIMARY KEY, owner text NOT NULL, epoch bigint NOT NULL,
+                  claimed_at timestamptz NOT NULL DEFAULT now())
+                """,
+                """
+                CREATE TABLE deadlines (
+                  name text NOT NULL, key text NOT NULL, partition int NOT NULL, due_ms bigint NOT NULL,
+                  payload bytea NOT NULL DEFAULT '', PRIMARY KEY (name, key))
+                """,
+                "CREATE INDEX deadlines_due ON deadlines (partition, due_ms)",
+                "CREATE TABLE ticks (name text PRIMARY KEY, period_ms bigint NOT NULL, next_ms bigint NOT NULL)",
+            ]),
     ]
 }
 
 /// One open transaction of a handler: inbox, outbox and queries on the service's schema.
 public struct StoreTransaction {
     public let connection: PostgresConnection
+    public let schema: SchemaName
     public let logger: Logger
 
     /// Records `eventID` as processed. Returns false when it already was: the caller must then
