@@ -127,10 +127,21 @@ let package = Package(
         .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "ControlCoreTests", dependencies: ["ControlCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "SimulatorCoreTests", dependencies: ["SimulatorCore", "NovaCore", "NovaProto"]),
+        // What every service's integration tests stand on: the private stack's servers, services
+        // run as N child processes (kill, restart, pause), barriers, topic readers, schema reads.
+        .target(
+            name: "NovaTestSupport",
+            dependencies: [
+                "NovaBus", "NovaStore", "NovaService", "NovaCore", "NovaProto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support"),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "NovaBus", "NovaStore", "NovaService", "NovaCore", "NovaProto",
+                "NovaTestSupport", "NovaBus", "NovaStore", "NovaService", "NovaCore", "NovaProto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
     ]

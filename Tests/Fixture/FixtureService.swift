@@ -5,18 +5,40 @@ import NovaService
 import NovaStore
 import Synchronization
 
-/// A minimal real service on the NovaService runtime, for integration tests: for every
-/// `HostHeartbeat` on its input topic it records the heartbeat in its schema and emits a
-/// `HostTelemetry` (running_vms = the heartbeat's sequence) to its output topic.
+/// A minimal real service on the NovaService runtime, for integration tests and the runnable
+/// example a new service copies: for every `HostHeartbeat` on its input topic it records the
+/// heartbeat in its schema and emits a `HostTelemetry` (running_vms = the heartbeat's
+/// sequence) to its output topic.
+///
+/// With FIXTURE_DEADLINE_MS it is also a tiny failure detector, using every mechanism of the
+/// runtime's time and ownership: each heartbeat counts in a per-host state row and moves the
+/// host's `expire` deadline to now + that many milliseconds of the service clock; when a
+/// deadline fires, the host's count (from the keyed state it loaded when it gained the
+/// host's partition) goes out as a `HostSuspected` (suspicion = heartbeats seen,
+/// last_heartbeat_unix_millis = the slot) and a row in `fired`. FIXTURE_PARTITIONS=N turns on
+/// key ownership over N partitions; FIXTURE_TICK_MS declares a `sweep` tick recorded in `sweeps`.
 ///
 /// Environment (besides the runtime's): FIXTURE_INPUT_TOPIC, FIXTURE_OUTPUT_TOPIC,
-/// FIXTURE_SCHEMA; crash points FIXTURE_CRASH_AFTER_COMMIT=N and FIXTURE_CRASH_AFTER_DELIVERY=N
-/// SIGKILL the process at the Nth occurrence; FIXTURE_HANDLER_DELAY_MS slows each handler.
+/// FIXTURE_SCHEMA; crash points FIXTURE_CRASH_AFTER_COMMIT=N, FIXTURE_CRASH_AFTER_DELIVERY=N,
+/// FIXTURE_CRASH_BEFORE_TIMER_COMMIT=N and FIXTURE_CRASH_AFTER_TIMER_COMMIT=N SIGKILL the
+/// process at the Nth occurrence; FIXTURE_HANDLER_DELAY_MS slows each handler.
 /// A heartbeat from host `contended-N` fails with a `RetryableError` its first N times.
-struct HeartbeatRecorder: EventHandler {
+struct HeartbeatRecorder: KeyedStateHandler, TimedHandler {
     let outputTopic: String
     let delay: Duration
+    let deadline: Int64?
+    let clock: any ServiceClock
+    let deadlines: Deadlines
     let contention = Contention()
+    /// Heartbeats seen per host, for the hosts of owned partitions.
+    let beats = KeyedCounts()
+
+    /// The keyed state: one count per host.
+    final class KeyedCounts: Sendable {
+        private let counts = Mutex<[String: Int64]>([:])
+
+        func withLock<T>(_ body: (inout [String: Int64]) -> T) -> T { counts.withLock { body(&$0) } }
+    }
 
     /// Failures so far per contended event id.
     final class Contention: Sendable {
@@ -43,10 +65,56 @@ struct HeartbeatRecorder: EventHandler {
             INSERT INTO processed (event_id, host_id, sequence, pid)
             VALUES (\(event.eventID), \(heartbeat.hostID), \(Int64(heartbeat.sequence)), \(Int(getpid())))
             """)
+        if let deadline {
+            let partition = deadlines.partitioner.partition(of: heartbeat.hostID)
+            for try await count in try await tx.query(
+                """
+                INSERT INTO host_beats (host_id, partition, beats) VALUES (\(heartbeat.hostID), \(partition), 1)
+                ON CONFLICT (host_id) DO UPDATE SET beats = host_beats.beats + 1 RETURNING beats
+                """
+            ).decode(Int64.self) {
+                beats.withLock { $0[heartbeat.hostID] = count }
+            }
+            try await deadlines.set("expire", key: heartbeat.hostID, at: clock.nowMillis() + deadline, in: tx)
+        }
         var telemetry = Novacron_V1_HostTelemetry()
         telemetry.hostID = heartbeat.hostID
         telemetry.runningVms = Int32(truncatingIfNeeded: heartbeat.sequence)
         return [Emission(topic: outputTopic, key: heartbeat.hostID, message: telemetry)]
+    }
+
+    func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {
+        let seen = beats.withLock { $0[deadline.key] } ?? 0
+        try await tx.query(
+            """
+            INSERT INTO fired (host_id, slot, beats, fired_ms, pid)
+            VALUES (\(deadline.key), \(deadline.slot), \(seen), \(now), \(Int(getpid())))
+            """)
+        var suspected = Novacron_V1_HostSuspected()
+        suspected.hostID = deadline.key
+        suspected.suspicion = Double(seen)
+        suspected.lastHeartbeatUnixMillis = deadline.slot
+        return [Emission(topic: outputTopic, key: deadline.key, message: suspected)]
+    }
+
+    func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {
+        try await tx.query("INSERT INTO sweeps (name, slot, fired_ms, pid) VALUES (\(name), \(slot), \(now), \(Int(getpid())))")
+        return []
+    }
+
+    func gained(_ partitions: [Int32], in tx: StoreTransaction) async throws {
+        var loaded: [String: Int64] = [:]
+        for try await (host, count) in try await tx.query(
+            "SELECT host_id, beats FROM host_beats WHERE partition = ANY(\(partitions))"
+        ).decode((String, Int64).self) {
+            loaded[host] = count
+        }
+        beats.withLock { $0.merge(loaded) { _, new in new } }
+    }
+
+    func lost(_ partitions: [Int32]) async {
+        let lost = Set(partitions)
+        beats.withLock { beats in beats = beats.filter { !lost.contains(deadlines.partitioner.partition(of: $0.key)) } }
     }
 }
 
@@ -75,6 +143,11 @@ let output = environment["FIXTURE_OUTPUT_TOPIC"] ?? "novacron.test.output"
 let delay = Duration.milliseconds(Int(environment["FIXTURE_HANDLER_DELAY_MS"] ?? "0") ?? 0)
 let afterCommit = CrashPoint(environment["FIXTURE_CRASH_AFTER_COMMIT"])
 let afterDelivery = CrashPoint(environment["FIXTURE_CRASH_AFTER_DELIVERY"])
+let beforeTimerCommit = CrashPoint(environment["FIXTURE_CRASH_BEFORE_TIMER_COMMIT"])
+let afterTimerCommit = CrashPoint(environment["FIXTURE_CRASH_AFTER_TIMER_COMMIT"])
+let deadline = environment["FIXTURE_DEADLINE_MS"].flatMap { Int64($0) }
+let partitions = environment["FIXTURE_PARTITIONS"].flatMap { Int32($0) }
+let tickMillis = environment["FIXTURE_TICK_MS"].flatMap { Int64($0) }
 
 var hooks = FaultHooks()
 if let afterCommit {
@@ -82,6 +155,12 @@ if let afterCommit {
 }
 if let afterDelivery {
     hooks.afterDelivery = { @Sendable count in if count > 0 { afterDelivery.hit() } }
+}
+if let beforeTimerCommit {
+    hooks.beforeTimerCommit = { @Sendable _ in beforeTimerCommit.hit() }
+}
+if let afterTimerCommit {
+    hooks.afterTimerCommit = { @Sendable _ in afterTimerCommit.hit() }
 }
 
 let definition = ServiceDefinition(
@@ -93,9 +172,24 @@ let definition = ServiceDefinition(
                 CREATE TABLE processed (
                   event_id text PRIMARY KEY, host_id text NOT NULL, sequence bigint NOT NULL, pid int NOT NULL,
                   processed_at timestamptz NOT NULL DEFAULT now())
-                """)
+                """),
+        Migration(
+            version: 2, name: "keyed state and timer effects",
+            statements: [
+                "CREATE TABLE host_beats (host_id text PRIMARY KEY, partition int NOT NULL, beats bigint NOT NULL)",
+                """
+                CREATE TABLE fired (
+                  host_id text NOT NULL, slot bigint NOT NULL, beats bigint NOT NULL, fired_ms bigint NOT NULL, pid int NOT NULL,
+                  committed_at timestamptz NOT NULL DEFAULT clock_timestamp())
+                """,
+                "CREATE TABLE sweeps (name text NOT NULL, slot bigint NOT NULL, fired_ms bigint NOT NULL, pid int NOT NULL)",
+            ]),
     ],
-    hooks: hooks
-) { _ in HeartbeatRecorder(outputTopic: output, delay: delay) }
+    hooks: hooks, keyedPartitions: partitions,
+    ticks: tickMillis.map { [Tick(name: "sweep", periodMillis: $0)] } ?? []
+) { context in
+    HeartbeatRecorder(
+        outputTopic: output, delay: delay, deadline: deadline, clock: context.clock, deadlines: context.deadlines)
+}
 
 await ServiceRuntime.main(definition)

@@ -1,4 +1,5 @@
 import Foundation
+import NovaTestSupport
 import Logging
 import NovaService
 import NovaStore

@@ -1,4 +1,5 @@
 import Foundation
+import NovaTestSupport
 import Logging
 import NovaBus
 import NovaCore
@@ -11,28 +12,22 @@ import Testing
 /// VMs and hosts carry a run prefix so earlier records on the shared topics are ignored.
 struct PlacementDeployment {
     let env: TestEnvironment
-    let schema: String
-    let group: String
+    let deployment: ServiceDeployment
     let run: String
 
     init(env: TestEnvironment, name: String) {
         self.env = env
-        schema = TestEnvironment.uniqueName(name)
-        group = "placement-\(schema)"
-        run = schema
+        // Start at the end of the shared topics: earlier runs' commands are not ours.
+        deployment = ServiceDeployment(
+            env: env, binary: "novacron-placement", name: name, environment: ["KAFKA_AUTO_OFFSET_RESET": "latest"])
+        run = deployment.schema
     }
 
+    var schema: String { deployment.schema }
+    var group: String { deployment.group }
+
     func start(_ name: String, environment extra: [String: String] = [:]) throws -> ChildProcess {
-        let port = URLComponents(string: env.adminURL)?.port ?? 5432
-        return try ChildProcess(
-            binary: "\(env.binaries)/novacron-placement", name: name,
-            environment: [
-                "KAFKA_BROKERS": env.brokers, "POSTGRES_ADMIN_URL": env.adminURL,
-                "POSTGRES_URL": "postgres://novacron_\(schema):pw@127.0.0.1:\(port)/\(env.admin.database)?sslmode=disable",
-                "NOVACRON_SCHEMA": schema, "NOVACRON_CONSUMER_GROUP": group, "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
-                // Start at the end of the shared topics: earlier runs' commands are not ours.
-                "KAFKA_AUTO_OFFSET_RESET": "latest",
-            ].merging(extra) { $1 })
+        try deployment.replica(name, environment: extra)
     }
 
     /// Starts one replica per name and returns them once each is ready and the group consumes
@@ -59,27 +54,19 @@ struct PlacementDeployment {
         return await waitForHosts(n)
     }
 
-    /// Returns once the group consumes every partition of novacron.vm.commands: rounds of
-    /// dry-run probes (keys spread over all partitions) are sent until one is fully answered.
-    /// Probes are keyed `probe-<run>-...`, outside this run's VM prefix.
+    /// Returns once the group consumes every partition of novacron.vm.commands: dry-run
+    /// probes (the harness's barrier), keyed outside this run's VM prefix, until a round is
+    /// answered on novacron.vm.events.
     func waitUntilConsuming() async throws {
-        for round in 0..<30 {
-            let keys = (0..<48).map { "probe-\(run)-\(round)-\($0)" }
-            try await publish(keys.map { key in
-                var probe = Novacron_V1_PlaceVM()
-                probe.vmID = key
-                probe.commandID = key
-                probe.resources = Resources(vcpuMillis: 1, memoryMiB: 1).proto
-                probe.dryRun = true
-                return (TopicCatalog.vmCommands, key, probe)
-            })
-            let prefix = "probe-\(run)-\(round)-"
-            let answered = try await collect(env, topics: [TopicCatalog.vmEvents], count: keys.count, timeout: .seconds(8)) {
-                $0.keyString.hasPrefix(prefix)
-            }
-            if Set(answered.map(\.keyString)).count == keys.count { return }
-        }
-        throw TestSetupError("placement never consumed all of novacron.vm.commands")
+        let partitions = TopicCatalog.all.first { $0.name == TopicCatalog.vmCommands }?.partitions ?? 12
+        try await env.waitUntilConsuming(partitions: partitions, answers: [TopicCatalog.vmEvents], probe: { key in
+            var probe = Novacron_V1_PlaceVM()
+            probe.vmID = key
+            probe.commandID = key
+            probe.resources = Resources(vcpuMillis: 1, memoryMiB: 1).proto
+            probe.dryRun = true
+            return try Records.envelope(probe, key: key, topic: TopicCatalog.vmCommands)
+        }, answerKey: { $0.keyString })
     }
 
     func host(_ i: Int, zone: String = "z1", cpu: Int64 = 4000, memory: Int64 = 8192) -> Novacron_V1_HostRegistered {

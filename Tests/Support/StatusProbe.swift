@@ -4,11 +4,11 @@ import FoundationNetworking
 #endif
 
 /// Reads a child service's status endpoint (its port is in its start-up log line).
-struct StatusProbe {
-    let port: Int
+public struct StatusProbe: Sendable {
+    public let port: Int
 
     /// Waits for the "status endpoint listening" log line and takes the port from it.
-    static func find(in child: ChildProcess, timeout: Duration = .seconds(20)) async throws -> StatusProbe {
+    public static func find(in child: ChildProcess, timeout: Duration = .seconds(20)) async throws -> StatusProbe {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             for line in child.output.split(separator: "\n") where line.contains("status endpoint listening") {
@@ -24,14 +24,14 @@ struct StatusProbe {
         throw TestSetupError("\(child.name) never reported its status port; output:\n\(child.output)")
     }
 
-    func get(_ path: String) async throws -> (status: Int, body: String) {
+    public func get(_ path: String) async throws -> (status: Int, body: String) {
         let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
         let (data, response) = try await URLSession.shared.data(from: url)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 
     /// Sum of a metric's samples (all label sets) in the Prometheus text.
-    func metric(_ name: String) async throws -> Double {
+    public func metric(_ name: String) async throws -> Double {
         let (_, body) = try await get("/metrics")
         return body.split(separator: "\n")
             .filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
@@ -39,7 +39,7 @@ struct StatusProbe {
             .reduce(0, +)
     }
 
-    func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
+    public func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
         let ready = await eventually(timeout: timeout) { ((try? await get("/readyz"))?.status ?? 0) == 200 }
         if !ready { throw TestSetupError("service on port \(port) never became ready: \((try? await get("/readyz"))?.body ?? "")") }
     }

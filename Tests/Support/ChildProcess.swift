@@ -13,16 +13,16 @@ private let reaperInstalled: Bool = {
 
 /// A service binary run as a child process, so tests can SIGKILL it like a crash, SIGTERM it
 /// like an orchestrator, and read what it printed.
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `process` is only mutated before `run()` and read-only afterwards; Process
     // itself is thread-safe for terminate/waitUntilExit/terminationStatus.
-    let process = Process()
-    let logFile: URL
-    let name: String
+    public let process = Process()
+    public let logFile: URL
+    public let name: String
 
     /// Starts `binary` with this process's environment plus `environment`, or exactly
     /// `replacing` when given.
-    init(binary: String, name: String, environment: [String: String], replacing: [String: String]? = nil) throws {
+    public init(binary: String, name: String, environment: [String: String], replacing: [String: String]? = nil) throws {
         self.name = name
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-test-\(name)-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -39,14 +39,16 @@ final class ChildProcess: @unchecked Sendable {
         liveChildren.withLock { _ = $0.insert(pid) }
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
 
-    func kill() { Foundation.kill(pid, SIGKILL) }
-    func terminate() { Foundation.kill(pid, SIGTERM) }
+    public func kill() { Foundation.kill(pid, SIGKILL) }
+    public func pause() { Foundation.kill(pid, SIGSTOP) }
+    public func resume() { Foundation.kill(pid, SIGCONT) }
+    public func terminate() { Foundation.kill(pid, SIGTERM) }
 
     /// Waits for exit up to `timeout`; returns the exit status, or nil if still running.
-    func wait(timeout: Duration) async -> Int32? {
+    public func wait(timeout: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
@@ -57,10 +59,10 @@ final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// Makes sure nothing is left running when a test ends.
-    func stop() async {
+    public func stop() async {
         if process.isRunning {
             terminate()
             if await wait(timeout: .seconds(10)) == nil {
@@ -71,52 +73,41 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-/// One fixture service instance with its own schema, topics and role.
-struct FixtureDeployment {
-    let env: TestEnvironment
-    let schema: String
-    let input: String
-    let output: String
-    let group: String
+/// The fixture service (Tests/Fixture) as a deployment with its own schema, topics and group.
+public struct FixtureDeployment: Sendable {
+    public let env: TestEnvironment
+    public let deployment: ServiceDeployment
+    public let input: String
+    public let output: String
+    public let partitions: Int
 
-    init(env: TestEnvironment, name: String, partitions: Int = 6) throws {
+    public init(env: TestEnvironment, name: String, partitions: Int = 6, environment: [String: String] = [:]) throws {
         self.env = env
-        let unique = TestEnvironment.uniqueName(name)
-        schema = unique
-        input = "test.\(unique).in"
-        output = "test.\(unique).out"
-        group = "fixture-\(unique)"
+        self.partitions = partitions
+        let base = ServiceDeployment(env: env, binary: "NovaFixtureService", name: name)
+        input = "test.\(base.schema).in"
+        output = "test.\(base.schema).out"
+        deployment = ServiceDeployment(
+            env: env, binary: "NovaFixtureService", schema: base.schema, group: "fixture-\(base.schema)",
+            environment: ["FIXTURE_SCHEMA": base.schema, "FIXTURE_INPUT_TOPIC": input, "FIXTURE_OUTPUT_TOPIC": output].merging(
+                environment) { $1 })
         try env.createTopic(input, partitions: partitions)
         try env.createTopic(output, partitions: partitions)
     }
 
-    var role: String { "novacron_\(schema)" }
+    public var schema: String { deployment.schema }
+    public var group: String { deployment.group }
+    public var role: String { deployment.role }
 
-    func environment(extra: [String: String] = [:]) -> [String: String] {
-        let port = URLComponents(string: env.adminURL)?.port ?? 5432
-        var e = [
-            "KAFKA_BROKERS": env.brokers,
-            "POSTGRES_ADMIN_URL": env.adminURL,
-            "POSTGRES_URL": "postgres://\(role):pw_\(schema)@127.0.0.1:\(port)/\(env.admin.database)?sslmode=disable",
-            "FIXTURE_SCHEMA": schema,
-            "FIXTURE_INPUT_TOPIC": input,
-            "FIXTURE_OUTPUT_TOPIC": output,
-            "NOVACRON_CONSUMER_GROUP": group,
-            "HTTP_PORT": "0",
-            "HTTP_HOST": "127.0.0.1",
-            "LOG_LEVEL": "info",
-        ]
-        for (k, v) in extra { e[k] = v }
-        return e
-    }
+    public func environment(extra: [String: String] = [:]) -> [String: String] { deployment.variables(extra) }
 
-    func start(_ name: String = "fixture", extra: [String: String] = [:]) throws -> ChildProcess {
-        try ChildProcess(binary: "\(env.binaries)/NovaFixtureService", name: name, environment: environment(extra: extra))
+    public func start(_ name: String = "fixture", extra: [String: String] = [:]) throws -> ChildProcess {
+        try deployment.replica(name, environment: extra)
     }
 
     /// Starts the fixture and returns it with its status probe once it is ready (stopped
     /// again if it never is).
-    func startReady(extra: [String: String] = [:]) async throws -> (ChildProcess, StatusProbe) {
+    public func startReady(extra: [String: String] = [:]) async throws -> (ChildProcess, StatusProbe) {
         let child = try start(extra: extra)
         do {
             let status = try await StatusProbe.find(in: child)
@@ -129,28 +120,26 @@ struct FixtureDeployment {
     }
 
     /// Publishes heartbeats numbered `sequences` for `hosts` hosts to the input topic.
-    func feed(_ sequences: Range<Int>, hosts: Int) async throws {
+    public func feed(_ sequences: Range<Int>, hosts: Int) async throws {
         try await send(sequences.map { try Records.heartbeat(host: "h\($0 % hosts)", sequence: UInt64($0), topic: input) })
     }
 
     /// Publishes `records` with a producer of its own, closed once they are acknowledged.
-    func send(_ records: [OutgoingMessage]) async throws {
-        let producer = try KafkaProducer(configuration: env.kafka)
-        try await producer.sendAll(records)
-        await producer.close()
+    public func send(_ records: [OutgoingMessage]) async throws {
+        try await env.publish(records)
     }
 
     /// Rows in the fixture's `processed` table (the handler's effect).
-    func processedCount() async throws -> Int {
+    public func processedCount() async throws -> Int {
         (try? await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).processed", as: Int.self)) ?? 0
     }
 
-    func processedDistinct() async throws -> Int {
+    public func processedDistinct() async throws -> Int {
         (try? await env.scalar("SELECT count(DISTINCT event_id)::int FROM \(unescaped: schema).processed", as: Int.self)) ?? 0
     }
 
     /// Outbox records not yet published (the relay deletes what Kafka acknowledged).
-    func outboxBacklog() async throws -> Int {
+    public func outboxBacklog() async throws -> Int {
         (try? await env.scalar("SELECT count(*)::int FROM \(unescaped: schema).outbox", as: Int.self)) ?? 0
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 /// A command-line tool run to completion, as an operator or a script runs it.
 ///
@@ -9,15 +8,15 @@ import Testing
 /// "still running" until the timeout. Here the tool's own exit ends the run; what it left
 /// behind is for the test to find (every descendant carries `NOVACRON_TOOL_RUN` in its
 /// environment), and a timeout names each process of the run still alive.
-struct ToolRun {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    let seconds: Double
+public struct ToolRun: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    public let seconds: Double
 
     /// Runs `binary` with `arguments`, this process's environment plus `environment`, in
     /// `directory`. The status is the exit code, or 128 + the signal that ended the tool.
-    static func run(
+    public static func run(
         _ binary: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
         timeout: Duration = .seconds(60)
     ) async throws -> ToolRun {
@@ -107,36 +106,5 @@ struct ToolRun {
         guard result == pid else { return result < 0 ? -1 : nil }
         let signal = raw & 0x7f
         return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-    }
-}
-
-@Suite struct ToolRunTests {
-    /// A tool that exits while a process it started lives on is done at its own exit: the
-    /// leftover is the caller's to find, not a hang.
-    @Test func theToolsOwnExitEndsTheRun() async throws {
-        let result = try await ToolRun.run("/bin/sh", ["-c", "sleep 30 & echo $!; exit 3"], timeout: .seconds(20))
-        let leftover = try #require(Int32(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result.stdout)")
-        defer { kill(leftover, SIGKILL) }
-        #expect(result.status == 3)
-        #expect(kill(leftover, 0) == 0, "the leftover is still there")
-        #expect(result.seconds < 15, "waited for the leftover: \(result.seconds) s")
-    }
-
-    /// A tool still running at its timeout is stopped, with its process group, and the
-    /// error names what of it was still running.
-    @Test func aTimeoutNamesWhatWasStillRunningAndStopsIt() async throws {
-        let started = ContinuousClock.now
-        let error = await #expect(throws: TestSetupError.self) {
-            _ = try await ToolRun.run("/bin/sh", ["-c", "sleep 31 & sleep 32"], timeout: .seconds(1))
-        }
-        let text = "\(error.map { "\($0)" } ?? "")"
-        #expect(text.contains("did not finish within 1.0 seconds") && text.contains("sleep 31") && text.contains("sleep 32"), "\(text)")
-        #expect(ContinuousClock.now - started < .seconds(20))
-        let sleepers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { pid in
-            guard Int32(pid) != nil, let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
-            let command = String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return command.hasPrefix("sleep 31") || command.hasPrefix("sleep 32")
-        }
-        #expect(sleepers?.isEmpty == true, "left running: \(sleepers ?? [])")
     }
 }

@@ -6,18 +6,17 @@ import NovaProto
 import NovaStore
 import PostgresNIO
 import SwiftProtobuf
-import Testing
 
 /// The servers `make test` starts (scripts/devstack.sh). A missing one is a loud failure
 /// naming what to run, never a skip.
-struct TestEnvironment: Sendable {
-    let brokers: String
-    let adminURL: String
-    let admin: PostgresSettings
-    let control: DevBrokerControl
-    let binaries: String
+public struct TestEnvironment: Sendable {
+    public let brokers: String
+    public let adminURL: String
+    public let admin: PostgresSettings
+    public let control: DevBrokerControl
+    public let binaries: String
 
-    static func current() throws -> TestEnvironment {
+    public static func current() throws -> TestEnvironment {
         let env = ProcessInfo.processInfo.environment
         func require(_ name: String) throws -> String {
             guard let value = env[name], !value.isEmpty else {
@@ -34,27 +33,27 @@ struct TestEnvironment: Sendable {
             binaries: env["NOVACRON_BIN"] ?? ".build/debug")
     }
 
-    var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "novacron-tests") }
+    public var kafka: KafkaConfiguration { KafkaConfiguration(brokers: brokers, clientID: "novacron-tests") }
 
     /// The repository's root directory (scripts/, the Makefile).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
     /// `binaries` as an absolute path, for tools run from another directory.
-    var absoluteBinaries: String { binaries.hasPrefix("/") ? binaries : "\(Self.repositoryRoot)/\(binaries)" }
+    public var absoluteBinaries: String { binaries.hasPrefix("/") ? binaries : "\(Self.repositoryRoot)/\(binaries)" }
 
     /// A unique suffix for topics, schemas and groups of one test.
-    static func uniqueName(_ prefix: String) -> String {
+    public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// Creates a topic on the dev broker.
-    func createTopic(_ name: String, partitions: Int) throws {
+    public func createTopic(_ name: String, partitions: Int) throws {
         try control.send("topic \(name) \(partitions)")
     }
 
     /// Runs `body` with a plain admin connection.
-    func withAdminConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func withAdminConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await PostgresConnection.connect(
             configuration: PostgresConnection.Configuration(
                 host: admin.host, port: admin.port, username: admin.username, password: admin.password,
@@ -71,7 +70,7 @@ struct TestEnvironment: Sendable {
     }
 
     /// Runs one scalar query as the administrator.
-    func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as: T.Type) async throws -> T? {
+    public func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as: T.Type) async throws -> T? {
         try await withAdminConnection { connection in
             for try await value in try await connection.query(query, logger: Logger(label: "tests")).decode(T.self) {
                 return value
@@ -82,17 +81,17 @@ struct TestEnvironment: Sendable {
 }
 
 /// A process running on this machine, as /proc shows it.
-struct LiveProcess {
-    let pid: Int32
-    let parent: Substring
-    let state: Substring
+public struct LiveProcess: Sendable {
+    public let pid: Int32
+    public let parent: Substring
+    public let state: Substring
     /// Its arguments, space-separated.
-    let command: String
+    public let command: String
     /// Its environment as it started, NUL-separated.
-    let environment: String
+    public let environment: String
 
     /// Every process but this one.
-    static func all() -> [LiveProcess] {
+    public static func all() -> [LiveProcess] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry in
             guard let pid = Int32(entry), pid != getpid(),
@@ -110,12 +109,12 @@ struct LiveProcess {
 }
 
 /// Command lines of processes whose arguments or environment name `text`.
-func processesMentioning(_ text: String) -> [String] {
+public func processesMentioning(_ text: String) -> [String] {
     LiveProcess.all().filter { $0.command.contains(text) || $0.environment.contains(text) }.map { "\($0.pid): \($0.command)" }
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
-func freeTCPPort() throws -> Int {
+public func freeTCPPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -130,21 +129,21 @@ func freeTCPPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestSetupError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Builds envelope records for tests.
-enum Records {
-    static func envelope(
+public enum Records {
+    public static func envelope(
         _ message: any SwiftProtobuf.Message, key: String, eventID: String = UUID().uuidString, topic: String
     ) throws -> OutgoingMessage {
         let envelope = try EnvelopeCodec.envelope(message, key: key, eventID: eventID, occurredAt: Date(), producer: "tests")
         return OutgoingMessage(topic: topic, key: key, value: Array(try envelope.serializedData()))
     }
 
-    static func heartbeat(host: String, sequence: UInt64, topic: String, eventID: String = UUID().uuidString) throws -> OutgoingMessage {
+    public static func heartbeat(host: String, sequence: UInt64, topic: String, eventID: String = UUID().uuidString) throws -> OutgoingMessage {
         var m = Novacron_V1_HostHeartbeat()
         m.hostID = host
         m.sequence = sequence
@@ -153,7 +152,7 @@ enum Records {
 }
 
 /// Reads a topic with a fresh consumer group until `count` records arrived or `timeout` passed.
-func collect(
+public func collect(
     _ env: TestEnvironment, topics: [String], count: Int, timeout: Duration = .seconds(30),
     where predicate: @escaping @Sendable (KafkaMessage) -> Bool = { _ in true }
 ) async throws -> [KafkaMessage] {
@@ -178,7 +177,7 @@ func collect(
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
