@@ -21,6 +21,8 @@ public final class KafkaProducer: Sendable {
     private let context: KafkaClientContext
     private let poller: PollThread
     private let closed = Atomic<Bool>(false)
+    /// Metadata calls in flight: `close()` destroys the handle only once none is.
+    private let metadataCalls = Atomic<Int>(0)
     public let configuration: KafkaConfiguration
 
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "novacron.bus.producer")) throws(KafkaError) {
@@ -126,11 +128,23 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Checks that a broker answers within `timeoutMillis` and returns the topics it knows.
+    /// Throws `.closed` once the producer is closed.
     public func topicNames(timeoutMillis: Int32 = 5000) async throws(KafkaError) -> [String] {
+        Array(try await metadata(timeoutMillis: timeoutMillis).keys)
+    }
+
+    /// Topic name -> partition count, from one metadata request. The handle is used only while
+    /// the producer is open: a health check racing a shutdown gets `.closed`, never a call on a
+    /// destroyed client (which hung the process, or crashed it, when a sample landed between
+    /// the relay's close and the health sampler's stop).
+    private func metadata(timeoutMillis: Int32) async throws(KafkaError) -> [String: Int32] {
+        metadataCalls.add(1, ordering: .sequentiallyConsistent)
+        defer { metadataCalls.subtract(1, ordering: .sequentiallyConsistent) }
+        if closed.load(ordering: .sequentiallyConsistent) { throw .closed }
         let handle = handle
-        let result = await offloadBlocking { fetchTopicNames(handle, timeoutMillis: timeoutMillis) }
+        let result = await offloadBlocking { fetchPartitionCounts(handle, timeoutMillis: timeoutMillis) }
         switch result {
-        case .success(let names): return names
+        case .success(let counts): return counts
         case .failure(let code):
             throw .brokerUnreachable(
                 brokers: configuration.brokers, timeoutMillis: Int(timeoutMillis),
@@ -140,24 +154,18 @@ public final class KafkaProducer: Sendable {
 
     /// The partition count of each of `topics` the cluster knows.
     public func partitionCounts(of topics: [String], timeoutMillis: Int32 = 5000) async throws(KafkaError) -> [String: Int32] {
-        let handle = handle
-        let result = await offloadBlocking { fetchPartitionCounts(handle, timeoutMillis: timeoutMillis) }
-        switch result {
-        case .success(let counts): return counts.filter { topics.contains($0.key) }
-        case .failure(let code):
-            throw .brokerUnreachable(
-                brokers: configuration.brokers, timeoutMillis: Int(timeoutMillis),
-                detail: context.lastErrorDescription ?? KafkaError.errorString(code.code))
-        }
+        try await metadata(timeoutMillis: timeoutMillis).filter { topics.contains($0.key) }
     }
 
     /// Flushes, then stops the poll thread and destroys the client. Records still unacknowledged
     /// after the flush timeout are purged and their senders get a delivery error.
     public func close(flushTimeoutMillis: Int32 = 10000) async {
-        guard closed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        guard closed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
         let handle = handle
         let poller = poller
-        await offloadBlocking {
+        await offloadBlocking { [self] in
+            // A metadata call that started before the close finishes (its own timeout bounds it).
+            while metadataCalls.load(ordering: .sequentiallyConsistent) > 0 { usleep(5000) }
             if rd_kafka_flush(handle.pointer, flushTimeoutMillis) != RD_KAFKA_RESP_ERR_NO_ERROR {
                 _ = rd_kafka_purge(handle.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
                 _ = rd_kafka_flush(handle.pointer, 1000)

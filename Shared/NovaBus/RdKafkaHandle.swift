@@ -18,20 +18,6 @@ func offloadBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> 
     }
 }
 
-/// Asks a broker for cluster metadata, proving the brokers are reachable. Blocking: call
-/// through `offloadBlocking`. Returns the topic names the cluster knows.
-func fetchTopicNames(_ handle: RdKafkaHandle, timeoutMillis: Int32) -> Result<[String], KafkaResponseCode> {
-    var metadata: UnsafePointer<rd_kafka_metadata>?
-    let err = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMillis)
-    guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return .failure(KafkaResponseCode(code: err)) }
-    defer { rd_kafka_metadata_destroy(metadata) }
-    var names: [String] = []
-    for i in 0..<Int(metadata.pointee.topic_cnt) {
-        names.append(String(cString: metadata.pointee.topics[i].topic))
-    }
-    return .success(names)
-}
-
 /// A librdkafka response code as a Swift error.
 struct KafkaResponseCode: Error {
     let code: rd_kafka_resp_err_t
@@ -43,7 +29,8 @@ func nameCurrentThread(_ name: String) {
     _ = novacron_name_thread(String(name.prefix(15)))
 }
 
-/// Partition counts of `topics` from cluster metadata. Blocking: call through `offloadBlocking`.
+/// Asks a broker for cluster metadata, proving the brokers are reachable, and returns each
+/// topic's partition count. Blocking: call through `offloadBlocking`.
 func fetchPartitionCounts(_ handle: RdKafkaHandle, timeoutMillis: Int32) -> Result<[String: Int32], KafkaResponseCode> {
     var metadata: UnsafePointer<rd_kafka_metadata>?
     let err = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMillis)

@@ -164,19 +164,22 @@ public enum ServiceRuntime {
         }
         let doorbell = Doorbell()
         let handoff = OutboxHandoff()
+        // A ServiceGroup stops its services in reverse order: timers and the consumer first (no
+        // new outbox records), the health sampler before the relay closes the producer it
+        // uses, the relay (draining the outbox), the status endpoint, Postgres last.
         var services: [any Service] = [
             store.client,
             StatusServer(
                 host: configuration.httpHost, port: configuration.httpPort, readiness: readiness, metrics: metrics,
                 logger: logger),
-            HealthSampler(
-                producer: producer, consumer: consumer, store: store, readiness: readiness, metrics: metrics, logger: logger),
             OutboxRelayService(
                 store: store, producer: producer, doorbell: doorbell, handoff: handoff, metrics: metrics, hooks: definition.hooks,
                 logger: logger,
                 retention: OutboxRelayService.Retention(
                     inboxSeconds: configuration.inboxRetentionHours * 3600),
                 prepared: prepare),
+            HealthSampler(
+                producer: producer, consumer: consumer, store: store, readiness: readiness, metrics: metrics, logger: logger),
             EventConsumerService(
                 consumer: consumer, store: store, handler: handler,
                 deadLetters: DeadLetterPublisher(producer: producer, consumerGroup: configuration.consumerGroup),

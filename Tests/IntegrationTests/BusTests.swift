@@ -114,6 +114,66 @@ import Testing
     }
 
     /// An unreachable broker is reported within the timeout, not a hang.
+    /// A health check racing a shutdown: metadata asked of a closed producer is `.closed`, and
+    /// a close while metadata calls are in flight waits for them instead of destroying the
+    /// client under them (the cause of shutdowns that never finished).
+    @Test func metadataOfAClosedProducerIsAClearErrorNotACallOnAFreedClient() async throws {
+        let env = try TestEnvironment.current()
+        for _ in 0..<20 {
+            let producer = try KafkaProducer(configuration: env.kafka)
+            let calls = (0..<4).map { _ in Task { try await producer.topicNames(timeoutMillis: 2000) } }
+            await producer.close()
+            for call in calls {
+                do { _ = try await call.value } catch let error as KafkaError { #expect(error == .closed, "\(error)") }
+            }
+            await #expect(throws: KafkaError.closed) { try await producer.topicNames(timeoutMillis: 2000) }
+        }
+    }
+
+    /// A consumer that observes its assignment hands over `assigned` before the first record
+    /// of a partition, and `revoked` when a second member joins and takes some partitions.
+    @Test func assignmentChangesComeBeforeTheRecordsTheyGovern() async throws {
+        let env = try TestEnvironment.current()
+        let topic = "test.\(TestEnvironment.uniqueName("assign"))"
+        try env.createTopic(topic, partitions: 4)
+        try await env.publish((0..<40).map { OutgoingMessage(topic: topic, key: "k\($0)", value: [UInt8($0)]) })
+        let group = TestEnvironment.uniqueName("assign")
+        let first = try KafkaConsumer(configuration: env.kafka, groupID: group, topics: [topic], observesAssignment: true)
+        var deliveries = first.makeAsyncIterator()
+        var owned = Set<Int32>()
+        var records = 0
+        while records < 40, let delivery = try await deliveries.nextDelivery() {
+            switch delivery {
+            case .assigned(let partitions): owned = Set(partitions.map(\.partition))
+            case .revoked: owned = []
+            case .records(let batch):
+                for m in batch { #expect(owned.contains(m.partition), "a record of partition \(m.partition) before its assignment") }
+                records += batch.count
+                first.storeOffsets(batch)
+            }
+        }
+        #expect(owned == [0, 1, 2, 3])
+        let second = try KafkaConsumer(configuration: env.kafka, groupID: group, topics: [topic], observesAssignment: true)
+        let joined = Task {
+            var other = second.makeAsyncIterator()
+            while let delivery = try await other.nextDelivery() { if case .assigned(let p) = delivery, !p.isEmpty { return p.count } }
+            return 0
+        }
+        var revoked = false
+        var reassigned = Set<Int32>()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, reassigned.isEmpty {
+            let delivery = try await deliveries.nextDelivery()
+            if case .revoked = delivery { revoked = true }
+            if case .assigned(let p) = delivery, revoked { reassigned = Set(p.map(\.partition)) }
+        }
+        #expect(revoked, "the first member was told it lost its partitions")
+        #expect(reassigned.count == 2, "range over two members: two partitions each, got \(reassigned)")
+        #expect(try await joined.value == 2)
+        await first.close()
+        await second.close()
+    }
+
     @Test func unreachableBrokerIsAClearErrorWithinTheTimeout() async throws {
         let producer = try KafkaProducer(configuration: KafkaConfiguration(brokers: "127.0.0.1:1", clientID: "t"))
         let started = ContinuousClock.now

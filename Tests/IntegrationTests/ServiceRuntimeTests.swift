@@ -103,6 +103,51 @@ import Testing
         try? FileManager.default.removeItem(atPath: runDir)
     }
 
+    /// SIGTERM while Postgres is down and a consumed record waits for it: the service ends within
+    /// its bound (15 s of graceful shutdown: the wait for a connection is cancelled then, a
+    /// retry's sleep ends at once), exits 0 without committing the record, and a restart once
+    /// Postgres is back processes it.
+    @Test func sigtermDuringAPostgresOutageEndsWithinTheBound() async throws {
+        let env = try TestEnvironment.current()
+        let runDir = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-pgterm-\(UUID().uuidString.prefix(8))").path
+        let port = try freeTCPPort()
+        func devstack(_ command: String) async throws {
+            let run = try await ToolRun.run(
+                "\(TestEnvironment.repositoryRoot)/scripts/devstack.sh", [command],
+                environment: ["NOVACRON_RUN_DIR": runDir, "NOVACRON_PG_PORT": "\(port)", "NOVACRON_BIN": env.absoluteBinaries],
+                timeout: .seconds(120))
+            guard run.status == 0 else { throw TestSetupError("devstack.sh \(command) exited \(run.status): \(run.stderr)") }
+        }
+        let fixture = try FixtureDeployment(env: env, name: "pgterm", partitions: 1)
+        try await devstack("pg-start")
+        let own = "127.0.0.1:\(port)/novacron?sslmode=disable"
+        let urls = ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"]
+        do {
+            let (child, status) = try await fixture.startReady(extra: urls)
+            try await devstack("pg-stop")
+            try await fixture.feed(0..<1, hosts: 1)
+            #expect(await eventually { (try? await status.metric("novacron_events_consumed_total")) == 1 }, "the record is in hand")
+            let asked = ContinuousClock.now
+            child.terminate()
+            let code = await child.wait(timeout: .seconds(40))
+            let took = ContinuousClock.now - asked
+            #expect(code == 0, "exit \(String(describing: code)) after SIGTERM:\n\(child.output.suffix(3000))")
+            #expect(took < .seconds(18), "ended within the 15 s graceful bound, took \(took):\n\(child.output.suffix(3000))")
+            try await devstack("pg-start")
+            let (restarted, _) = try await fixture.startReady(extra: urls)
+            #expect(await eventually(timeout: .seconds(60)) {
+                (try? await ToolRun.run(
+                    "/usr/bin/env", ["psql", "postgres://novacron:novacron@\(own)", "-tAc", "SELECT count(*) FROM \(fixture.schema).processed"]
+                ))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            }, "the record was not committed before the stop, and is processed after it")
+            await restarted.stop()
+        } catch {
+            Issue.record(error)
+        }
+        try await devstack("stop")
+        try? FileManager.default.removeItem(atPath: runDir)
+    }
+
     /// /healthz, /readyz and /metrics answer as documented.
     @Test func statusEndpointReportsHealthReadinessAndMetrics() async throws {
         let env = try TestEnvironment.current()

@@ -125,10 +125,10 @@ public final class ReplicaSet: @unchecked Sendable {
     }
 
     /// SIGSTOP: the replica freezes (a long GC pause, a hung host) with its connections open.
-    public func pause(_ name: String) { self[name].map { Foundation.kill($0.pid, SIGSTOP) } }
+    public func pause(_ name: String) { self[name]?.pause() }
 
     /// SIGCONT after `pause`.
-    public func resume(_ name: String) { self[name].map { Foundation.kill($0.pid, SIGCONT) } }
+    public func resume(_ name: String) { self[name]?.resume() }
 
     public func status(_ name: String) async throws -> StatusProbe {
         guard let child = self[name] else { throw TestSetupError("no replica \(name)") }
