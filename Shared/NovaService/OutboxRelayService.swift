@@ -5,6 +5,12 @@ import NovaStore
 import ServiceLifecycle
 import Synchronization
 
+/// A record's place in per-key order: its topic and key.
+private struct KeyOfRecord: Hashable {
+    var topic: String
+    var key: String
+}
+
 /// Publishes committed outbox records to Kafka with the idempotent producer and deletes them
 /// once Kafka acknowledged them.
 ///
@@ -134,34 +140,66 @@ public final class OutboxRelayService: Service, Sendable {
     }
 
     /// Sends records and returns the seqs Kafka acknowledged; throws if the producer took none.
+    ///
+    /// Per-key order: a key's records go out in waves, its n-th record in wave n, each wave
+    /// sent once the one before is acknowledged, and a key whose record was refused sends
+    /// nothing more this time. Sent all at once, a key's records were separate produce
+    /// requests in flight together; when Kafka refused the first, the idempotent producer
+    /// re-sequenced and delivered the ones behind it, and the refused record, re-sent later,
+    /// landed after them. Records of distinct keys share a wave, so the usual batch is one.
     private func send(_ records: [OutboxReader.Claimed]) async throws -> [Int64] {
-        let results = try await producer.send(
-            records.map { c in
-                OutgoingMessage(
-                    topic: c.record.topic, key: c.record.key, value: c.record.envelope,
-                    headers: EnvelopeRecord.headers(type: c.record.eventType, eventID: c.record.eventID))
-            })
         var delivered: [Int64] = []
         var produced: [String: Int] = [:]
         var refused: [(eventID: String, error: KafkaError)] = []
-        for (c, result) in zip(records, results) {
-            switch result {
-            case .success:
-                delivered.append(c.seq)
-                produced[c.record.topic, default: 0] += 1
-            case .failure(let error):
-                refused.append((c.record.eventID, error))
+        var blocked = Set<KeyOfRecord>()
+        var remaining = records[...]
+        var sentAny = false
+        while !remaining.isEmpty {
+            var wave: [OutboxReader.Claimed] = []
+            var later: [OutboxReader.Claimed] = []
+            var inWave = Set<KeyOfRecord>()
+            for c in remaining {
+                let key = KeyOfRecord(topic: c.record.topic, key: c.record.key)
+                if blocked.contains(key) { continue }
+                if inWave.insert(key).inserted { wave.append(c) } else { later.append(c) }
             }
+            guard !wave.isEmpty else { break }
+            let results: [Result<DeliveryReport, KafkaError>]
+            do {
+                results = try await producer.send(
+                    wave.map { c in
+                        OutgoingMessage(
+                            topic: c.record.topic, key: c.record.key, value: c.record.envelope,
+                            headers: EnvelopeRecord.headers(type: c.record.eventType, eventID: c.record.eventID))
+                    })
+            } catch {
+                if !sentAny { throw error }
+                break
+            }
+            sentAny = true
+            for (c, result) in zip(wave, results) {
+                switch result {
+                case .success:
+                    delivered.append(c.seq)
+                    produced[c.record.topic, default: 0] += 1
+                case .failure(let error):
+                    refused.append((c.record.eventID, error))
+                    blocked.insert(KeyOfRecord(topic: c.record.topic, key: c.record.key))
+                }
+            }
+            remaining = later[...]
         }
         for (topic, count) in produced { metrics.produced(topic: topic, count: count) }
         // One line per send, not per record: a refused send of 500 records is one event.
         if let first = refused.first {
             logger.warning(
                 "outbox records not delivered; will retry",
-                metadata: ["records": "\(refused.count)", "first_event_id": "\(first.eventID)", "error": "\(first.error)"])
+                metadata: [
+                    "records": "\(records.count - delivered.count)", "first_event_id": "\(first.eventID)", "error": "\(first.error)",
+                ])
         }
         hooks.afterDelivery?(delivered.count)
-        return delivered
+        return delivered.sorted()
     }
 
     /// Deletes inbox entries past their retention.

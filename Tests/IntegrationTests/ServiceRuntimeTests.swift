@@ -249,6 +249,37 @@ import Testing
         #expect(child.isRunning)
     }
 
+    /// One key's records go out in one relay send, one produce request each; Kafka refuses the
+    /// first request. However librdkafka treats the requests behind it, the key's records reach
+    /// the topic with their first occurrences in commit order: none overtakes the refused one.
+    @Test func theRelayKeepsPerKeyOrderWhenOneRecordFailsAndALaterOneSucceeds() async throws {
+        let env = try TestEnvironment.current()
+        let fixture = try FixtureDeployment(
+            env: env, name: "keyorder", partitions: 1, environment: ["KAFKA_BATCH_NUM_MESSAGES": "1", "KAFKA_LINGER_MS": "0"])
+        let (child, _) = try await fixture.startReady()
+        defer { Task { await child.stop() } }
+        let total = 30
+        let records = try (0..<total).map { try Records.heartbeat(host: "h0", sequence: UInt64($0), topic: fixture.input) }
+        // The feed's produce requests are answered before the fault is armed; the next produce
+        // request on the cluster is the relay's first.
+        try await fixture.send(records)
+        try env.control.send("errors 0 1 29")
+        #expect(await eventually(timeout: .seconds(60)) {
+            let processed = try? await fixture.processedCount()
+            let backlog = try? await fixture.outboxBacklog()
+            return processed == total && backlog == 0
+        })
+        let out = try await collect(env, topics: [fixture.output], count: total + 100, timeout: .seconds(10))
+        var firsts: [Int32] = []
+        var seen = Set<String>()
+        for record in out {
+            guard let id = record.header(OutboxRelayService.headerEventID), seen.insert(id).inserted else { continue }
+            if let telemetry = try EnvelopeCodec.decode(record.value).message as? Novacron_V1_HostTelemetry { firsts.append(telemetry.runningVms) }
+        }
+        #expect(firsts == Array(0..<Int32(total)), "first occurrences out of commit order: \(firsts)")
+        #expect(child.output.contains("not delivered") || child.output.contains("table path will retry"), "a send was refused")
+    }
+
     /// Two replicas split the partitions; after one is SIGKILLed, the survivor takes its
     /// partitions and re-reads nothing that was committed.
     @Test func survivorOfAKilledReplicaReprocessesOnlyUncommittedRecords() async throws {
