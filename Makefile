@@ -6,7 +6,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := librdkafka-dev postgresql protobuf-compiler kcat pkg-config curl python3
 PROTOC_GEN_SWIFT := .build/release/protoc-gen-swift
 
-.PHONY: all deps build test test-unit check-deploy run proto bench-bus bench-placement stack-start stack-stop clean
+.PHONY: all deps build test test-unit check-deploy run proto bench-bus bench-placement bench-runtime stack-start stack-stop clean
 
 all: build
 
@@ -68,6 +68,15 @@ bench-placement: deps
 	$(SWIFT) build -c release --product novacron-bench-placement
 	NOVACRON_RUN_DIR=.run/bench NOVACRON_BROKERS=$(BENCH_BROKERS) NOVACRON_BIN=.build/release \
 	  scripts/devstack.sh with .build/release/novacron-bench-placement --e2e $(ARGS)
+
+## bench-runtime: deadlines fired and committed vs their time (10k over 1 s), and key ownership's
+## cost in records/s through the fixture service, on its own stack in .run/bench
+bench-runtime: deps
+	$(SWIFT) build -c release --product novacron-devbroker
+	$(SWIFT) build -c release --product NovaFixtureService
+	$(SWIFT) build -c release --product novacron-bench-runtime
+	NOVACRON_RUN_DIR=.run/bench NOVACRON_BIN=.build/release \
+	  scripts/devstack.sh with .build/release/novacron-bench-runtime $(ARGS)
 
 stack-start: build
 	scripts/devstack.sh start

@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "novacron-devbroker", targets: ["DevBroker"]),
         .executable(name: "novacron-bench-bus", targets: ["BenchBus"]),
         .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
+        .executable(name: "novacron-bench-runtime", targets: ["BenchRuntime"]),
         .executable(name: "novacron-placement", targets: ["Placement"]),
         .executable(name: "novacronctl", targets: ["Novacronctl"]),
         .executable(name: "novacron-sim", targets: ["Simulator"]),
@@ -87,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "BenchPlacement",
             dependencies: [
-                "PlacementCore", "NovaCore", "NovaBus", "NovaProto", "NovaStore",
+                "PlacementCore", "NovaCore", "NovaBus", "NovaProto", "NovaStore", "NovaTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,6 +124,15 @@ let package = Package(
             name: "NovaFixtureService",
             dependencies: ["NovaService", "NovaCore", "NovaProto"],
             path: "Tests/Fixture"),
+        // The runtime's timers and key ownership measured through the fixture on the dev stack.
+        .executableTarget(
+            name: "BenchRuntime",
+            dependencies: [
+                "NovaTestSupport", "NovaService", "NovaBus", "NovaCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/Runtime/Bench"),
         .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
         .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "ControlCoreTests", dependencies: ["ControlCore", "NovaCore", "NovaProto"]),

@@ -121,10 +121,21 @@ public protocol TimedHandler: EventHandler {
     /// `deadline` came due (it is already removed; set it again to re-arm it). `now` is the
     /// service clock's time, later than `deadline.slot` when it fires late.
     func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission]
+    /// The emissions of each deadline of a batch fired in one transaction, in its order; by
+    /// default `fire(_:now:in:)` for each. A handler that can do a batch's work in fewer
+    /// statements overrides it (a `HandlerRejection` then drops the whole batch's deadlines).
+    func fire(batch: [Deadline], now: Int64, in tx: StoreTransaction) async throws -> [[Emission]]
     /// Periodic tick `name` at `slot`, on one replica at a time.
     func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission]
 }
 
 extension TimedHandler {
+    public func fire(batch: [Deadline], now: Int64, in tx: StoreTransaction) async throws -> [[Emission]] {
+        var emissions: [[Emission]] = []
+        emissions.reserveCapacity(batch.count)
+        for deadline in batch { emissions.append(try await fire(deadline, now: now, in: tx)) }
+        return emissions
+    }
+
     public func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission] { [] }
 }

@@ -99,20 +99,20 @@ public final class TimerService: Service, Sendable {
             }
             guard !due.isEmpty else { return (0, []) }
             due.sort { ($0.slot, $0.name, $0.key) < ($1.slot, $1.name, $1.key) }
+            let emissions: [[Emission]]
+            do {
+                emissions = try await handler.fire(batch: due, now: now, in: tx)
+            } catch let rejection as HandlerRejection {
+                // Deadlines the handler can never act on are dropped, said once, not retried forever.
+                self.logger.warning("deadlines dropped", metadata: ["deadlines": "\(due.count)", "reason": "\(rejection.reason)"])
+                emissions = due.map { _ in [] }
+            }
+            precondition(emissions.count == due.count, "a handler must answer every deadline of its batch")
             var records: [OutboxRecord] = []
             let at = Date(timeIntervalSince1970: Double(now) / 1000)
-            for deadline in due {
-                let emissions: [Emission]
-                do {
-                    emissions = try await handler.fire(deadline, now: now, in: tx)
-                } catch let rejection as HandlerRejection {
-                    // A deadline the handler can never act on is dropped, said once, not retried forever.
-                    self.logger.warning(
-                        "deadline dropped", metadata: ["deadline": "\(deadline.cause)", "reason": "\(rejection.reason)"])
-                    continue
-                }
+            for (deadline, emitted) in zip(due, emissions) {
                 records += try EmissionRecords.make(
-                    emissions, producer: producer, correlationID: deadline.cause, causationID: deadline.cause,
+                    emitted, producer: producer, correlationID: deadline.cause, causationID: deadline.cause,
                     derivingIDsFrom: deadline.cause, at: at)
             }
             let emitted = try await tx.appendOutbox(records)
@@ -122,13 +122,18 @@ public final class TimerService: Service, Sendable {
         }
         guard fired > 0 else { return 0 }
         hooks.afterTimerCommit?(fired)
-        metrics.timersFired(kind: "deadline", count: fired)
+        await committed(fired, kind: "deadline", emitted: emitted)
+        return fired
+    }
+
+    /// After a firing's commit: metrics, the handler's hook, the records to the relay.
+    private func committed(_ fired: Int, kind: String, emitted: [OutboxReader.Claimed]) async {
+        metrics.timersFired(kind: kind, count: fired)
         await handler.committed()
         if !emitted.isEmpty {
             handoff.push(emitted)
             doorbell.ring()
         }
-        return fired
     }
 
     /// Fires the due ticks under the `ticks` lease; returns how many fired.
@@ -156,12 +161,7 @@ public final class TimerService: Service, Sendable {
             return (due.count, try await tx.appendOutbox(records))
         }
         guard fired > 0 else { return 0 }
-        metrics.timersFired(kind: "tick", count: fired)
-        await handler.committed()
-        if !emitted.isEmpty {
-            handoff.push(emitted)
-            doorbell.ring()
-        }
+        await committed(fired, kind: "tick", emitted: emitted)
         return fired
     }
 

@@ -22,13 +22,18 @@ extension StoreTransaction {
             locked = value
         }
         guard locked else { return nil }
+        // Read first: a holder renewing its lease (every relay round, every timer poll) writes
+        // nothing, so a lease costs no WAL flush at commit. Only a change of holder writes.
+        var held: (holder: String, epoch: Int64)?
+        for try await row in try await query("SELECT holder, epoch FROM leases WHERE name = \(name)").decode((String, Int64).self) {
+            held = row
+        }
+        if let held, held.holder == holder { return LeaseGrant(name: name, holder: holder, epoch: held.epoch) }
         var epoch: Int64 = 0
         for try await value in try await query(
             """
             INSERT INTO leases (name, holder, epoch) VALUES (\(name), \(holder), 1)
-            ON CONFLICT (name) DO UPDATE
-              SET epoch = leases.epoch + (leases.holder <> EXCLUDED.holder)::int, holder = EXCLUDED.holder,
-                  acquired_at = CASE WHEN leases.holder <> EXCLUDED.holder THEN now() ELSE leases.acquired_at END
+            ON CONFLICT (name) DO UPDATE SET epoch = leases.epoch + 1, holder = EXCLUDED.holder, acquired_at = now()
             RETURNING epoch
             """
         ).decode(Int64.self) {

@@ -84,17 +84,24 @@ struct HeartbeatRecorder: KeyedStateHandler, TimedHandler {
     }
 
     func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {
-        let seen = beats.withLock { $0[deadline.key] } ?? 0
+        try await fire(batch: [deadline], now: now, in: tx)[0]
+    }
+
+    /// One statement for the batch's `fired` rows; a HostSuspected per deadline.
+    func fire(batch: [Deadline], now: Int64, in tx: StoreTransaction) async throws -> [[Emission]] {
+        let seen = beats.withLock { beats in batch.map { beats[$0.key] ?? 0 } }
         try await tx.query(
             """
             INSERT INTO fired (host_id, slot, beats, fired_ms, pid)
-            VALUES (\(deadline.key), \(deadline.slot), \(seen), \(now), \(Int(getpid())))
+            SELECT h, s, b, \(now), \(Int(getpid())) FROM unnest(\(batch.map(\.key))::text[], \(batch.map(\.slot))::bigint[], \(seen)::bigint[]) AS t(h, s, b)
             """)
-        var suspected = Novacron_V1_HostSuspected()
-        suspected.hostID = deadline.key
-        suspected.suspicion = Double(seen)
-        suspected.lastHeartbeatUnixMillis = deadline.slot
-        return [Emission(topic: outputTopic, key: deadline.key, message: suspected)]
+        return zip(batch, seen).map { deadline, seen in
+            var suspected = Novacron_V1_HostSuspected()
+            suspected.hostID = deadline.key
+            suspected.suspicion = Double(seen)
+            suspected.lastHeartbeatUnixMillis = deadline.slot
+            return [Emission(topic: outputTopic, key: deadline.key, message: suspected)]
+        }
     }
 
     func tick(_ name: String, slot: Int64, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {

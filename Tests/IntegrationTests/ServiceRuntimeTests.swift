@@ -65,24 +65,14 @@ import Testing
     /// run directory of its own).
     @Test func readinessFollowsPostgresDownAndBack() async throws {
         let env = try TestEnvironment.current()
-        let runDir = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-pgdown-\(UUID().uuidString.prefix(8))").path
-        let port = try freeTCPPort()
-        func devstack(_ command: String) async throws {
-            let run = try await ToolRun.run(
-                "\(TestEnvironment.repositoryRoot)/scripts/devstack.sh", [command],
-                environment: ["NOVACRON_RUN_DIR": runDir, "NOVACRON_PG_PORT": "\(port)", "NOVACRON_BIN": env.absoluteBinaries],
-                timeout: .seconds(120))
-            guard run.status == 0 else { throw TestSetupError("devstack.sh \(command) exited \(run.status): \(run.stderr)") }
-        }
+        let postgres = try OwnPostgres(env: env, name: "pgdown")
         let fixture = try FixtureDeployment(env: env, name: "pgdown", partitions: 1)
-        try await devstack("pg-start")
-        let own = "127.0.0.1:\(port)/novacron?sslmode=disable"
+        try await postgres.start()
         var child: ChildProcess?
         do {
-            let (started, status) = try await fixture.startReady(
-                extra: ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"])
+            let (started, status) = try await fixture.startReady(extra: postgres.urls(role: fixture.role))
             child = started
-            try await devstack("pg-stop")
+            try await postgres.stop()
             let down = await eventually(timeout: .seconds(60)) {
                 guard let readyz = try? await status.get("/readyz") else { return false }
                 return readyz.status == 503 && readyz.body.contains("postgres:")
@@ -90,7 +80,7 @@ import Testing
             let readyz = try? await status.get("/readyz")
             #expect(down, "readyz while Postgres is down: \(String(describing: readyz))")
             #expect(started.isRunning, "the service outlives its database's outage")
-            try await devstack("pg-start")
+            try await postgres.start()
             #expect(await eventually(timeout: .seconds(60)) { (try? await status.get("/readyz"))?.status == 200 }, "ready again")
             try await fixture.feed(0..<3, hosts: 3)
             #expect(await eventually(timeout: .seconds(60)) { (try? await status.metric("novacron_events_produced_total")) == 3 }, "processing again")
@@ -98,9 +88,8 @@ import Testing
             Issue.record(error)
         }
         await child?.stop()
-        try await devstack("stop")
-        #expect(processesMentioning(runDir).isEmpty, "still running: \(processesMentioning(runDir))")
-        try? FileManager.default.removeItem(atPath: runDir)
+        try await postgres.remove()
+        #expect(processesMentioning(postgres.runDirectory).isEmpty, "still running: \(processesMentioning(postgres.runDirectory))")
     }
 
     /// SIGTERM while Postgres is down and a consumed record waits for it: the service ends within
@@ -109,22 +98,13 @@ import Testing
     /// Postgres is back processes it.
     @Test func sigtermDuringAPostgresOutageEndsWithinTheBound() async throws {
         let env = try TestEnvironment.current()
-        let runDir = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-pgterm-\(UUID().uuidString.prefix(8))").path
-        let port = try freeTCPPort()
-        func devstack(_ command: String) async throws {
-            let run = try await ToolRun.run(
-                "\(TestEnvironment.repositoryRoot)/scripts/devstack.sh", [command],
-                environment: ["NOVACRON_RUN_DIR": runDir, "NOVACRON_PG_PORT": "\(port)", "NOVACRON_BIN": env.absoluteBinaries],
-                timeout: .seconds(120))
-            guard run.status == 0 else { throw TestSetupError("devstack.sh \(command) exited \(run.status): \(run.stderr)") }
-        }
+        let postgres = try OwnPostgres(env: env, name: "pgterm")
         let fixture = try FixtureDeployment(env: env, name: "pgterm", partitions: 1)
-        try await devstack("pg-start")
-        let own = "127.0.0.1:\(port)/novacron?sslmode=disable"
-        let urls = ["POSTGRES_ADMIN_URL": "postgres://novacron:novacron@\(own)", "POSTGRES_URL": "postgres://\(fixture.role):pw@\(own)"]
+        try await postgres.start()
+        let urls = postgres.urls(role: fixture.role)
         do {
             let (child, status) = try await fixture.startReady(extra: urls)
-            try await devstack("pg-stop")
+            try await postgres.stop()
             try await fixture.feed(0..<1, hosts: 1)
             #expect(await eventually { (try? await status.metric("novacron_events_consumed_total")) == 1 }, "the record is in hand")
             let asked = ContinuousClock.now
@@ -133,19 +113,18 @@ import Testing
             let took = ContinuousClock.now - asked
             #expect(code == 0, "exit \(String(describing: code)) after SIGTERM:\n\(child.output.suffix(3000))")
             #expect(took < .seconds(18), "ended within the 15 s graceful bound, took \(took):\n\(child.output.suffix(3000))")
-            try await devstack("pg-start")
+            try await postgres.start()
             let (restarted, _) = try await fixture.startReady(extra: urls)
             #expect(await eventually(timeout: .seconds(60)) {
                 (try? await ToolRun.run(
-                    "/usr/bin/env", ["psql", "postgres://novacron:novacron@\(own)", "-tAc", "SELECT count(*) FROM \(fixture.schema).processed"]
+                    "/usr/bin/env", ["psql", "postgres://novacron:novacron@\(postgres.address)", "-tAc", "SELECT count(*) FROM \(fixture.schema).processed"]
                 ))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
             }, "the record was not committed before the stop, and is processed after it")
             await restarted.stop()
         } catch {
             Issue.record(error)
         }
-        try await devstack("stop")
-        try? FileManager.default.removeItem(atPath: runDir)
+        try await postgres.remove()
     }
 
     /// /healthz, /readyz and /metrics answer as documented.

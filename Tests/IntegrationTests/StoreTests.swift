@@ -51,6 +51,36 @@ private func withStore<T: Sendable>(
         #expect(try await env.scalar("SELECT count(*)::int FROM \(unescaped: name).schema_migrations", as: Int.self) == 3)
     }
 
+    /// A lease is held by one transaction at a time; renewing it keeps its epoch and writes
+    /// nothing; a new holder raises the epoch.
+    @Test func aLeaseHasOneHolderAndItsEpochGrowsWhenTheHolderChanges() async throws {
+        let env = try TestEnvironment.current()
+        let name = TestEnvironment.uniqueName("lease")
+        try await withStore(env, schema: name) { store in
+            try await store.prepare(migrations: [])
+            let first = try await store.withTransaction { try await $0.acquireLease("sweep", holder: "a") }
+            #expect(first?.epoch == 1)
+            let renewed = try await store.withTransaction { tx -> (LeaseGrant?, Int64) in
+                let grant = try await tx.acquireLease("sweep", holder: "a")
+                var writes: Int64 = -1
+                for try await xid in try await tx.query("SELECT coalesce(pg_current_xact_id_if_assigned()::text, '0')::bigint").decode(Int64.self) {
+                    writes = xid
+                }
+                return (grant, writes)
+            }
+            #expect(renewed.0?.epoch == 1, "the same holder keeps the epoch")
+            #expect(renewed.1 == 0, "renewing wrote nothing (no transaction id was assigned)")
+            let (blocked, taken) = try await store.withTransaction { tx -> (LeaseGrant?, LeaseGrant?) in
+                let mine = try await tx.acquireLease("sweep", holder: "b")
+                let other = try await store.withTransaction { try await $0.acquireLease("sweep", holder: "c") }
+                return (other, mine)
+            }
+            #expect(blocked == nil, "held by another open transaction")
+            #expect(taken?.epoch == 2, "a new holder raises the epoch")
+            #expect(try await store.withTransaction { try await $0.acquireLease("sweep", holder: "a") }?.epoch == 3)
+        }
+    }
+
     /// A service's role reaches only its own schema.
     @Test func aServiceRoleCannotReadAnotherSchema() async throws {
         let env = try TestEnvironment.current()

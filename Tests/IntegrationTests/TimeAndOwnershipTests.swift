@@ -25,6 +25,24 @@ import Testing
         }
     }
 
+    /// Two replicas of a fixture with key ownership over 6 partitions, started and consuming.
+    static func twoOwners(
+        _ env: TestEnvironment, name: String, extra: [String: String] = [:]
+    ) async throws -> (clock: String, fixture: FixtureDeployment, replicas: ReplicaSet) {
+        let (clockPath, clockEnv) = try clock(extra: ["FIXTURE_PARTITIONS": "6"].merging(extra) { $1 })
+        let fixture = try FixtureDeployment(env: env, name: name, partitions: 6, environment: clockEnv)
+        let replicas = try await fixture.deployment.startReady(["a", "b"])
+        do {
+            try await env.waitUntilConsuming(
+                partitions: 6, answers: [fixture.output],
+                probe: { try Records.heartbeat(host: $0, sequence: 0, topic: fixture.input) }, answerKey: { $0.keyString })
+        } catch {
+            await replicas.stopAll()
+            throw error
+        }
+        return (clockPath, fixture, replicas)
+    }
+
     /// SIGKILL at each step of a timer's effect: inside its transaction before the commit, after
     /// the commit before the relay has it, after Kafka acknowledged it before the outbox delete.
     /// After a restart every host's deadline has fired exactly once: one `fired` row and one
@@ -99,14 +117,9 @@ import Testing
     /// none twice, none lost, each with the heartbeat count the dead replica had recorded.
     @Test func theSurvivorOfAKilledReplicaFiresItsKeysFromPersistedState() async throws {
         let env = try TestEnvironment.current()
-        let (clockPath, clockEnv) = try Self.clock(extra: ["FIXTURE_PARTITIONS": "6"])
+        let (clockPath, fixture, replicas) = try await Self.twoOwners(env, name: "owners")
         defer { unlink(clockPath) }
-        let fixture = try FixtureDeployment(env: env, name: "owners", partitions: 6, environment: clockEnv)
-        let replicas = try await fixture.deployment.startReady(["a", "b"])
         defer { Task { await replicas.stopAll() } }
-        try await env.waitUntilConsuming(
-            partitions: 6, answers: [fixture.output],
-            probe: { try Records.heartbeat(host: $0, sequence: 0, topic: fixture.input) }, answerKey: { $0.keyString })
 
         let hosts = 100
         try await fixture.feed(0..<hosts, hosts: hosts)
@@ -140,15 +153,9 @@ import Testing
     /// epochs are stale: refused, rolled back. Every heartbeat is processed exactly once.
     @Test func aReplicaPausedPastItsSessionTimeoutIsRefused() async throws {
         let env = try TestEnvironment.current()
-        let (clockPath, clockEnv) = try Self.clock(
-            extra: ["FIXTURE_PARTITIONS": "6", "FIXTURE_HANDLER_DELAY_MS": "700"])
+        let (clockPath, fixture, replicas) = try await Self.twoOwners(env, name: "paused", extra: ["FIXTURE_HANDLER_DELAY_MS": "700"])
         defer { unlink(clockPath) }
-        let fixture = try FixtureDeployment(env: env, name: "paused", partitions: 6, environment: clockEnv)
-        let replicas = try await fixture.deployment.startReady(["a", "b"])
         defer { Task { await replicas.stopAll() } }
-        try await env.waitUntilConsuming(
-            partitions: 6, answers: [fixture.output],
-            probe: { try Records.heartbeat(host: $0, sequence: 0, topic: fixture.input) }, answerKey: { $0.keyString })
 
         let records = 24
         try await fixture.feed(0..<records, hosts: records)

@@ -151,16 +151,38 @@ extension TestEnvironment {
         await producer.close()
     }
 
-    /// Returns once a consumer group reads every partition of a topic: rounds of probes (one
-    /// key per partition at least, from `probe(round, key)`) are published until every probe
-    /// of a round is answered on `answers` (`isAnswer` tells an answer's probe key). The
-    /// barrier every multi-replica test needs before it measures anything.
+    /// Returns once a consumer group reads every partition of a topic (`ConsumptionBarrier`).
     public func waitUntilConsuming(
         partitions: Int, rounds: Int = 30, answers: [String], probe: (_ key: String) throws -> OutgoingMessage,
         answerKey: @escaping @Sendable (KafkaMessage) -> String?
     ) async throws {
+        try await ConsumptionBarrier(kafka: kafka, partitions: partitions, answers: answers, rounds: rounds)
+            .wait(probe: probe, answerKey: answerKey)
+    }
+}
+
+/// Returns once a consumer group reads every partition of a topic: rounds of probes (one key
+/// per partition, from `probe(key)`) are published until every probe of a round is answered
+/// on `answers` (`answerKey` tells an answer's probe key). The barrier every multi-replica
+/// test and end-to-end benchmark needs before it measures anything.
+public struct ConsumptionBarrier: Sendable {
+    public let kafka: KafkaConfiguration
+    public let partitions: Int
+    public let answers: [String]
+    public let rounds: Int
+
+    public init(kafka: KafkaConfiguration, partitions: Int, answers: [String], rounds: Int = 30) {
+        self.kafka = kafka
+        self.partitions = partitions
+        self.answers = answers
+        self.rounds = rounds
+    }
+
+    public func wait(probe: (_ key: String) throws -> OutgoingMessage, answerKey: @escaping @Sendable (KafkaMessage) -> String?) async throws {
         let run = TestEnvironment.uniqueName("probe")
         let partitioner = KeyPartitioner(partitionCount: Int32(partitions))
+        let producer = try KafkaProducer(configuration: kafka)
+        defer { Task { await producer.close() } }
         for round in 0..<rounds {
             // The first key of each partition (probe keys hash to partitions like any key).
             var keys: [Int32: String] = [:]
@@ -170,12 +192,22 @@ extension TestEnvironment {
                 if keys[partitioner.partition(of: key)] == nil { keys[partitioner.partition(of: key)] = key }
                 i += 1
             }
-            try await publish(try keys.values.map(probe))
             let prefix = "\(run)-\(round)-"
-            let answered = try await collect(self, topics: answers, count: keys.count, timeout: .seconds(8)) {
-                answerKey($0)?.hasPrefix(prefix) ?? false
+            let consumer = try KafkaConsumer(configuration: kafka, groupID: "\(run)-\(round)", topics: answers)
+            try await producer.sendAll(try keys.values.map(probe))
+            let stop = Task {
+                try? await Task.sleep(for: .seconds(8))
+                consumer.stopFetching()
             }
-            if Set(answered.compactMap(answerKey)).count == keys.count { return }
+            var seen = Set<String>()
+            for try await record in consumer {
+                guard let key = answerKey(record), key.hasPrefix(prefix) else { continue }
+                seen.insert(key)
+                if seen.count == keys.count { break }
+            }
+            stop.cancel()
+            await consumer.close()
+            if seen.count == keys.count { return }
         }
         throw TestSetupError("the group never consumed every partition of the probed topic in \(rounds) rounds")
     }

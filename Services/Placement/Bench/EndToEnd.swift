@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NovaBus
+import NovaTestSupport
 import NovaCore
 import NovaProto
 import NovaStore
@@ -82,7 +83,7 @@ struct EndToEnd {
         defer { service.terminate(); service.waitUntilExit() }
         let producer = try KafkaProducer(configuration: kafka)
         defer { Task { await producer.close() } }
-        try await waitUntilConsuming(producer)
+        try await waitUntilConsuming()
         FileHandle.standardError.write(Data("  e2e: service consuming; registering \(hosts) hosts\n".utf8))
         try await producer.sendAll((0..<hosts).map { i in
             var h = Novacron_V1_HostRegistered()
@@ -245,33 +246,18 @@ struct EndToEnd {
         return process
     }
 
-    /// Dry-run probes on every partition until a whole round is answered.
-    private func waitUntilConsuming(_ producer: KafkaProducer) async throws {
-        for round in 0..<30 {
-            let keys = (0..<48).map { "probe-\(run)-\(round)-\($0)" }
-            let consumer = try KafkaConsumer(configuration: kafka, groupID: "\(run)-probe-\(round)", topics: [TopicCatalog.vmEvents])
-            try await producer.sendAll(keys.map { key in
+    /// Dry-run probes on every partition until a whole round is answered (the harness's barrier).
+    private func waitUntilConsuming() async throws {
+        let partitions = TopicCatalog.all.first { $0.name == TopicCatalog.vmCommands }?.partitions ?? 12
+        try await ConsumptionBarrier(kafka: kafka, partitions: partitions, answers: [TopicCatalog.vmEvents]).wait(
+            probe: { key in
                 var probe = Novacron_V1_PlaceVM()
                 probe.vmID = key
                 probe.commandID = key
                 probe.resources = Resources(vcpuMillis: 1, memoryMiB: 1).proto
                 probe.dryRun = true
                 return try envelope(probe, key: key, topic: TopicCatalog.vmCommands)
-            })
-            let stop = Task {
-                try await Task.sleep(for: .seconds(8))
-                consumer.stopFetching()
-            }
-            var seen = Set<String>()
-            for try await record in consumer where record.keyString.hasPrefix("probe-\(run)-\(round)-") {
-                seen.insert(record.keyString)
-                if seen.count == keys.count { break }
-            }
-            stop.cancel()
-            await consumer.close()
-            if seen.count == keys.count { return }
-        }
-        throw BenchFailure("novacron-placement never consumed all of novacron.vm.commands")
+            }, answerKey: { $0.keyString })
     }
 
     private func envelope(_ message: any SwiftProtobuf.Message, key: String, topic: String) throws -> OutgoingMessage {
