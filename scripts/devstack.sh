@@ -46,9 +46,26 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && { exec 3>&- 3<&-; return 0; } || return 1
 }
 
+# As root, Postgres runs as `postgres`, which must be able to reach $RUN: a checkout in a
+# private directory (`mktemp -d` makes it 0700) is not. Give others search permission (x, not
+# read) on each directory of the path that lacks it, and say which.
+reachable_by_postgres() {
+  [ "$(id -u)" = 0 ] || return 0
+  runuser -u postgres -- test -x "$RUN" && return 0
+  local dir="$RUN"
+  while [ "$dir" != "/" ]; do
+    if [ -z "$(find "$dir" -maxdepth 0 -perm -0001)" ]; then
+      chmod o+x "$dir"
+      echo "devstack: gave others search permission on $dir so Postgres (user postgres) can reach $RUN" >&2
+    fi
+    dir="$(dirname "$dir")"
+  done
+}
+
 pg_start() {
   mkdir -p "$RUN"
   if [ "$(id -u)" = 0 ]; then chmod 755 "$RUN"; fi
+  reachable_by_postgres
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
     rm -rf "$PGDATA" "$PGSOCK"
     mkdir -p "$PGDATA" "$PGSOCK"

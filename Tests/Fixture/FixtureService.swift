@@ -16,7 +16,9 @@ import Synchronization
 /// deadline fires, the host's count (from the keyed state it loaded when it gained the
 /// host's partition) goes out as a `HostSuspected` (suspicion = heartbeats seen,
 /// last_heartbeat_unix_millis = the slot) and a row in `fired`. FIXTURE_PARTITIONS=N turns on
-/// key ownership over N partitions; FIXTURE_TICK_MS declares a `sweep` tick recorded in `sweeps`.
+/// key ownership over N partitions; FIXTURE_TICK_MS declares a `sweep` tick recorded in `sweeps`;
+/// FIXTURE_REKEY_TOPIC re-keys each heartbeat by zone through that topic (which the fixture
+/// also consumes) and counts it per zone in `zone_beats`: input keyed by one id, decided per another.
 ///
 /// Environment (besides the runtime's): FIXTURE_INPUT_TOPIC, FIXTURE_OUTPUT_TOPIC,
 /// FIXTURE_SCHEMA; crash points FIXTURE_CRASH_AFTER_COMMIT=N, FIXTURE_CRASH_AFTER_DELIVERY=N,
@@ -27,6 +29,8 @@ struct HeartbeatRecorder: KeyedStateHandler, TimedHandler {
     let outputTopic: String
     let delay: Duration
     let deadline: Int64?
+    /// FIXTURE_REKEY_TOPIC: heartbeats are counted per zone too, through this topic.
+    let rekeyTopic: String?
     let clock: any ServiceClock
     let deadlines: Deadlines
     let contention = Contention()
@@ -48,6 +52,9 @@ struct HeartbeatRecorder: KeyedStateHandler, TimedHandler {
     struct Contended: RetryableError {}
 
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission] {
+        if let rekeyed = event.message as? Novacron_V1_HostTelemetry, rekeyTopic != nil {
+            return try await countPerZone(rekeyed, zone: event.envelope.key, in: tx)
+        }
         guard let heartbeat = event.message as? Novacron_V1_HostHeartbeat else {
             throw HandlerRejection(code: "unsupported", "fixture handles HostHeartbeat only, got \(event.type)")
         }
@@ -80,7 +87,24 @@ struct HeartbeatRecorder: KeyedStateHandler, TimedHandler {
         var telemetry = Novacron_V1_HostTelemetry()
         telemetry.hostID = heartbeat.hostID
         telemetry.runningVms = Int32(truncatingIfNeeded: heartbeat.sequence)
-        return [Emission(topic: outputTopic, key: heartbeat.hostID, message: telemetry)]
+        var emissions = [Emission(topic: outputTopic, key: heartbeat.hostID, message: telemetry)]
+        if let rekeyTopic {
+            // Decided per zone, not per host: re-keyed through the fixture's own topic, whose
+            // partition (the zone's) is owned by one replica.
+            emissions.append(Emission(topic: rekeyTopic, key: "zone-\(heartbeat.sequence % 3)", message: telemetry))
+        }
+        return emissions
+    }
+
+    /// The per-zone decision on the re-keyed topic: a count per zone, and who counted.
+    private func countPerZone(_ telemetry: Novacron_V1_HostTelemetry, zone: String, in tx: StoreTransaction) async throws -> [Emission] {
+        try await tx.query(
+            """
+            INSERT INTO zone_beats (zone, beats, pids) VALUES (\(zone), 1, ARRAY[\(Int(getpid()))])
+            ON CONFLICT (zone) DO UPDATE SET beats = zone_beats.beats + 1,
+              pids = CASE WHEN \(Int(getpid())) = ANY(zone_beats.pids) THEN zone_beats.pids ELSE zone_beats.pids || \(Int(getpid())) END
+            """)
+        return []
     }
 
     func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {
@@ -155,6 +179,7 @@ let afterTimerCommit = CrashPoint(environment["FIXTURE_CRASH_AFTER_TIMER_COMMIT"
 let deadline = environment["FIXTURE_DEADLINE_MS"].flatMap { Int64($0) }
 let partitions = environment["FIXTURE_PARTITIONS"].flatMap { Int32($0) }
 let tickMillis = environment["FIXTURE_TICK_MS"].flatMap { Int64($0) }
+let rekeyTopic = environment["FIXTURE_REKEY_TOPIC"].flatMap { $0.isEmpty ? nil : $0 }
 
 var hooks = FaultHooks()
 if let afterCommit {
@@ -171,7 +196,7 @@ if let afterTimerCommit {
 }
 
 let definition = ServiceDefinition(
-    name: "fixture", schema: environment["FIXTURE_SCHEMA"] ?? "fixture", topics: [input],
+    name: "fixture", schema: environment["FIXTURE_SCHEMA"] ?? "fixture", topics: [input] + (rekeyTopic.map { [$0] } ?? []),
     migrations: [
         Migration(
             version: 1, name: "processed",
@@ -191,12 +216,16 @@ let definition = ServiceDefinition(
                 """,
                 "CREATE TABLE sweeps (name text NOT NULL, slot bigint NOT NULL, fired_ms bigint NOT NULL, pid int NOT NULL)",
             ]),
+        Migration(
+            version: 3, name: "per-zone counts of the re-keyed heartbeats",
+            sql: "CREATE TABLE zone_beats (zone text PRIMARY KEY, beats bigint NOT NULL, pids int[] NOT NULL)"),
     ],
     hooks: hooks, keyedPartitions: partitions,
     ticks: tickMillis.map { [Tick(name: "sweep", periodMillis: $0)] } ?? []
 ) { context in
     HeartbeatRecorder(
-        outputTopic: output, delay: delay, deadline: deadline, clock: context.clock, deadlines: context.deadlines)
+        outputTopic: output, delay: delay, deadline: deadline, rekeyTopic: rekeyTopic, clock: context.clock,
+        deadlines: context.deadlines)
 }
 
 await ServiceRuntime.main(definition)

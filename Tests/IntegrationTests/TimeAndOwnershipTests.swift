@@ -148,6 +148,30 @@ import Testing
         #expect(try await status.metric("novacron_owned_partitions") == 6)
     }
 
+    /// Input keyed by host, decided per zone: each heartbeat is re-keyed by its zone through the
+    /// fixture's own topic, and with two replicas every zone is counted by one replica only, each
+    /// heartbeat exactly once.
+    @Test func inputKeyedByOneIdIsDecidedPerAnotherThroughARepartitionTopic() async throws {
+        let env = try TestEnvironment.current()
+        let rekey = "test.\(TestEnvironment.uniqueName("rekey")).repartition.zone"
+        try env.createTopic(rekey, partitions: 6)
+        let (clockPath, fixture, replicas) = try await Self.twoOwners(env, name: "rekey", extra: ["FIXTURE_REKEY_TOPIC": rekey])
+        defer { unlink(clockPath) }
+        defer { Task { await replicas.stopAll() } }
+        let beats = 90
+        try await fixture.feed(1..<(beats + 1), hosts: 30)
+        let counted = { try await fixture.deployment.scalar("SELECT sum(beats)::int FROM zone_beats", as: Int.self) }
+        // The barrier's probes carry sequence 0, so zone-0 holds them too: count what the feed added.
+        #expect(await eventually(timeout: .seconds(60)) { (try? await counted()) ?? 0 >= beats })
+        let probes = try await fixture.deployment.scalar("SELECT count(*)::int FROM processed WHERE host_id NOT LIKE 'h%'", as: Int.self) ?? 0
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await counted() == beats + probes, "each heartbeat counted once")
+        let zones = try await fixture.deployment.column("SELECT zone FROM zone_beats ORDER BY zone", as: String.self)
+        #expect(zones == ["zone-0", "zone-1", "zone-2"])
+        let counters = try await fixture.deployment.column("SELECT cardinality(pids)::int FROM zone_beats", as: Int.self)
+        #expect(counters == [1, 1, 1], "every zone decided on one replica")
+    }
+
     /// A replica frozen (SIGSTOP) in the middle of a batch past its session timeout: the other
     /// replica claims its partitions. Resumed, the frozen one finishes its transaction, whose
     /// epochs are stale: refused, rolled back. Every heartbeat is processed exactly once.
