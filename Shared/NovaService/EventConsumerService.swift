@@ -11,8 +11,9 @@ import ServiceLifecycle
 /// are the batch's Kafka offsets stored. If a batch's transaction fails, its records are
 /// retried one at a time, so a rejected record is dead-lettered alone and the rest commit.
 ///
-/// On graceful shutdown it stops fetching, finishes the batch in flight, stores its offsets
-/// and closes the consumer, which commits the stored offsets.
+/// On graceful shutdown it stops fetching, finishes the batch in flight (within its
+/// `ShutdownGrace`: one stuck on an unreachable Postgres is cancelled and delivered again),
+/// stores its offsets and closes the consumer, which commits the stored offsets.
 public final class EventConsumerService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let store: Store
@@ -29,13 +30,15 @@ public final class EventConsumerService: Service, Sendable {
     private let ownership: PartitionOwnership?
     /// Migrations to wait for before consuming (set by the runtime).
     private let prepared: @Sendable () async throws -> Void
+    private let grace: ShutdownGrace
 
     public init(
         consumer: KafkaConsumer, store: Store, handler: any EventHandler, deadLetters: DeadLetterPublisher,
         metrics: ServiceMetrics, doorbell: Doorbell, handoff: OutboxHandoff, producerName: String,
         hooks: FaultHooks = FaultHooks(), logger: Logger, ownership: PartitionOwnership? = nil,
-        prepared: @escaping @Sendable () async throws -> Void = {}
+        prepared: @escaping @Sendable () async throws -> Void = {}, grace: ShutdownGrace = .standard
     ) {
+        self.grace = grace
         self.ownership = ownership
         self.consumer = consumer
         self.store = store
@@ -58,13 +61,14 @@ public final class EventConsumerService: Service, Sendable {
                 var records = consumer.makeAsyncIterator()
                 if ownership == nil {
                     while let batch = try await records.nextBatch() {
-                        try await process(batch)
+                        try await grace.run { try await self.process(batch) }
                     }
                 } else {
                     while let delivery = try await records.nextDelivery() {
                         switch delivery {
-                        case .records(let batch): try await process(batch)
-                        case .assigned(let partitions): try await claim(Set(partitions.map(\.partition)).sorted())
+                        case .records(let batch): try await grace.run { try await self.process(batch) }
+                        case .assigned(let partitions):
+                            try await grace.run { try await self.claim(Set(partitions.map(\.partition)).sorted()) }
                         case .revoked: await lose(ownership?.releaseAll() ?? [], refused: false)
                         }
                     }
@@ -73,7 +77,7 @@ public final class EventConsumerService: Service, Sendable {
                 consumer.stopFetching()
             }
         } catch is CancellationError where Task.isShuttingDownGracefully {
-            logger.info("stopped while retrying; the record in hand is not committed and will be delivered again")
+            logger.info("stopped with a record in hand; it is not committed and will be delivered again")
         }
         await consumer.close()
         logger.info("consumer closed; stored offsets committed")
@@ -99,7 +103,7 @@ public final class EventConsumerService: Service, Sendable {
                 return
             } catch {
                 let cause = StoreError.underlying(error)
-                if cause is CancellationError { throw cause }
+                if cause is CancellationError || Task.isCancelled { throw CancellationError() }
                 logger.warning("partition claim failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(StoreError(cause))"])
                 try await backOff(attempt: attempt)
             }
@@ -160,7 +164,7 @@ public final class EventConsumerService: Service, Sendable {
                 return
             } catch {
                 let cause = StoreError.underlying(error)
-                if cause is CancellationError { throw cause }
+                if cause is CancellationError || Task.isCancelled { throw CancellationError() }
                 await handler.rolledBack()
                 if let stale = cause as? StaleOwnership {
                     await lose(ownership?.release(stale.partitions) ?? [], refused: true)
@@ -194,7 +198,7 @@ public final class EventConsumerService: Service, Sendable {
                 return true
             } catch {
                 let cause = StoreError.underlying(error)
-                if cause is CancellationError { throw cause }
+                if cause is CancellationError || Task.isCancelled { throw CancellationError() }
                 await handler.rolledBack()
                 if let rejection = cause as? HandlerRejection {
                     try await deadLetter(item.message, code: rejection.code, reason: rejection.reason)

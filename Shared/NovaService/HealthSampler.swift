@@ -29,7 +29,8 @@ public final class HealthSampler: Service, Sendable {
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await sample()
+            // A sample waiting on an unreachable Postgres must not hold up the stop.
+            try? await ShutdownGrace.standard.run { await self.sample() }
             let interval = interval
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

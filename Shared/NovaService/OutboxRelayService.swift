@@ -43,6 +43,7 @@ public final class OutboxRelayService: Service, Sendable {
     private let retention: Retention
     /// False after a handoff send failed, until a table round finds the outbox empty.
     private let handoffHealthy = Mutex(true)
+    private let grace: ShutdownGrace
 
     /// How long inbox entries are kept (published outbox records are deleted at once).
     public struct Retention: Sendable {
@@ -60,8 +61,9 @@ public final class OutboxRelayService: Service, Sendable {
         store: Store, producer: KafkaProducer, doorbell: Doorbell, handoff: OutboxHandoff = OutboxHandoff(), metrics: ServiceMetrics,
         hooks: FaultHooks = FaultHooks(), logger: Logger, batchSize: Int = 500, idlePoll: Duration = .milliseconds(200),
         handoffGrace: Duration = .seconds(2), retention: Retention = Retention(),
-        prepared: @escaping @Sendable () async throws -> Void = {}
+        prepared: @escaping @Sendable () async throws -> Void = {}, grace: ShutdownGrace = .standard
     ) {
+        self.grace = grace
         self.handoff = handoff
         self.handoffGrace = handoffGrace
         self.retention = retention
@@ -79,6 +81,8 @@ public final class OutboxRelayService: Service, Sendable {
     public func run() async throws {
         try await prepared()
         let doorbell = doorbell
+        // Set when a step outlived its grace (Postgres unreachable): the drain is skipped.
+        var stuck = false
         await withGracefulShutdownHandler {
             var nextSweep = ContinuousClock.now + retention.interval
             var nextTableRound = ContinuousClock.now
@@ -88,12 +92,12 @@ public final class OutboxRelayService: Service, Sendable {
                     nextSweep = ContinuousClock.now + retention.interval
                 }
                 let wasHealthy = handoffHealthy.withLock { $0 }
-                let handed = await publishHandoff()
+                guard let handed = try? await grace.run({ await self.publishHandoff() }) else { stuck = true; break }
                 // The table round runs when due even while the handoff stays busy, at once after
                 // a failed handoff send, and again at once while it finds records.
                 if wasHealthy && !handoffHealthy.withLock({ $0 }) { nextTableRound = ContinuousClock.now }
                 if ContinuousClock.now >= nextTableRound {
-                    let round = await relayOnce()
+                    guard let round = try? await grace.run({ await self.relayOnce() }) else { stuck = true; break }
                     if case .published(let n) = round, n > 0 { continue }
                     nextTableRound = ContinuousClock.now + (round == .notLeader ? idlePoll * 5 : idlePoll)
                     continue
@@ -103,10 +107,15 @@ public final class OutboxRelayService: Service, Sendable {
         } onGracefulShutdown: {
             doorbell.ring()
         }
-        // Drain what handlers committed before they stopped.
-        _ = await publishHandoff()
-        var rounds = 0
-        while rounds < 100, case .published(let n) = await relayOnce(grace: .zero), n > 0 { rounds += 1 }
+        // Drain what handlers committed before they stopped; each round within the grace, so
+        // an unreachable Postgres ends the drain (what is left goes out on the next start).
+        if !stuck {
+            _ = try? await grace.run { await self.publishHandoff() }
+            var rounds = 0
+            while rounds < 100, case .published(let n)? = try? await grace.run({ await self.relayOnce(grace: .zero) }), n > 0 {
+                rounds += 1
+            }
+        }
         await producer.close()
         logger.info("outbox relay stopped; producer flushed")
     }
@@ -232,6 +241,7 @@ public final class OutboxRelayService: Service, Sendable {
             if round == .published(0), !found, !healthy { handoffHealthy.withLock { $0 = true } }
             return round
         } catch {
+            if Task.isCancelled { return .published(0) }
             logger.warning("outbox relay round failed", metadata: ["error": "\(StoreError(error))"])
             try? await Task.sleep(for: .seconds(1))
             return .published(0)

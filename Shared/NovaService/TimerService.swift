@@ -30,13 +30,15 @@ public final class TimerService: Service, Sendable {
     private let poll: Duration
     private let batchSize: Int
     private let prepared: @Sendable () async throws -> Void
+    private let grace: ShutdownGrace
 
     public init(
         store: Store, handler: any TimedHandler, clock: any ServiceClock, ownership: PartitionOwnership?, ticks: [Tick],
         metrics: ServiceMetrics, doorbell: Doorbell, handoff: OutboxHandoff, producerName: String, hooks: FaultHooks = FaultHooks(),
         logger: Logger, poll: Duration = .milliseconds(20), batchSize: Int = 1000,
-        prepared: @escaping @Sendable () async throws -> Void = {}
+        prepared: @escaping @Sendable () async throws -> Void = {}, grace: ShutdownGrace = .standard
     ) {
+        self.grace = grace
         self.store = store
         self.handler = handler
         self.clock = clock
@@ -60,8 +62,10 @@ public final class TimerService: Service, Sendable {
             var busy = false
             do {
                 let now = clock.nowMillis()
-                if !ticks.isEmpty { _ = try await fireTicks(now: now) }
-                busy = try await fireDeadlines(now: now) >= batchSize
+                busy = try await grace.run {
+                    if !self.ticks.isEmpty { _ = try await self.fireTicks(now: now) }
+                    return try await self.fireDeadlines(now: now) >= self.batchSize
+                }
             } catch let stale as StaleOwnership {
                 await lose(stale.partitions)
             } catch {

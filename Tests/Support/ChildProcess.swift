@@ -61,6 +61,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     public var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
+    /// The service's own log lines (logfmt, `ts=` first), without a crash's backtrace, which
+    /// would otherwise fill a failure message's tail.
+    public var logLines: [String] { output.split(separator: "\n").filter { $0.hasPrefix("ts=") }.map(String.init) }
+
     /// Makes sure nothing is left running when a test ends.
     public func stop() async {
         if process.isRunning {
