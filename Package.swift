@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "novacron-bench-placement", targets: ["BenchPlacement"]),
         .executable(name: "novacron-bench-runtime", targets: ["BenchRuntime"]),
         .executable(name: "novacron-placement", targets: ["Placement"]),
+        .executable(name: "novacron-provider", targets: ["CloudAdapters"]),
         .executable(name: "novacronctl", targets: ["Novacronctl"]),
         .executable(name: "novacron-sim", targets: ["Simulator"]),
         .library(name: "NovaCore", targets: ["NovaCore"]),
@@ -85,6 +86,18 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Services/Placement/Service"),
+        // Cloud-provider adapters: instance lifecycle and the simulated cloud (pure), and the
+        // `novacron-provider` executable.
+        .target(name: "CloudAdaptersCore", dependencies: ["NovaCore", "NovaProto"], path: "Services/CloudAdapters/Core"),
+        .executableTarget(
+            name: "CloudAdapters",
+            dependencies: [
+                "CloudAdaptersCore", "NovaService", "NovaStore", "NovaCore", "NovaProto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Services/CloudAdapters/Service"),
         .executableTarget(
             name: "BenchPlacement",
             dependencies: [
@@ -135,6 +148,7 @@ let package = Package(
             path: "Services/Runtime/Bench"),
         .testTarget(name: "NovaCoreTests", dependencies: ["NovaCore", "NovaProto"]),
         .testTarget(name: "PlacementCoreTests", dependencies: ["PlacementCore", "NovaCore", "NovaProto"]),
+        .testTarget(name: "CloudAdaptersCoreTests", dependencies: ["CloudAdaptersCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "ControlCoreTests", dependencies: ["ControlCore", "NovaCore", "NovaProto"]),
         .testTarget(name: "SimulatorCoreTests", dependencies: ["SimulatorCore", "NovaCore", "NovaProto"]),
         // What every service's integration tests stand on: the private stack's servers, services

@@ -19,6 +19,6 @@ set -eu
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.aws.commands --partitions 6 --replication-factor 1
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.azure.commands --partitions 6 --replication-factor 1
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.gcp.commands --partitions 6 --replication-factor 1
-"$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.onprem.commands --partitions 6 --replication-factor 1
+"$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.libvirt.commands --partitions 6 --replication-factor 1
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.provider.sim.commands --partitions 6 --replication-factor 1
 "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic novacron.deadletter --partitions 6 --replication-factor 1

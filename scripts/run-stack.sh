@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LOGS="${NOVACRON_STACK:-$ROOT/.run}"
 PLACEMENT_PORT="${NOVACRON_PLACEMENT_PORT:-18080}"
+PROVIDER_PORT="${NOVACRON_PROVIDER_PORT:-18081}"
 once=false
 sim_args=()
 scenario_given=false
@@ -26,7 +27,7 @@ db=$(psql "$POSTGRES_ADMIN_URL" -tAc "SELECT current_database()" 2>&1) || { echo
 
 # The dev broker starts empty each time, so the services' state must too: a placement table
 # that remembers VMs of an earlier run would disagree with a bus that never saw them.
-services=(placement)
+services=(placement provider_sim)
 for schema in "${services[@]}"; do
   psql "$POSTGRES_ADMIN_URL" -q -c "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null
 done
@@ -34,18 +35,18 @@ done
 pg_port=$(echo "$POSTGRES_ADMIN_URL" | sed -E 's#.*@[^:]+:([0-9]+)/.*#\1#')
 pids=()
 start_service() {
-  local name=$1 schema=$2 port=$3
+  local name=$1 schema=$2 port=$3 log=${4:-$1}
   KAFKA_BROKERS="$KAFKA_BROKERS" POSTGRES_ADMIN_URL="$POSTGRES_ADMIN_URL" \
   POSTGRES_URL="postgres://novacron_$schema:dev_$schema@127.0.0.1:$pg_port/novacron?sslmode=disable" \
   HTTP_HOST=127.0.0.1 HTTP_PORT="$port" LOG_LEVEL="${LOG_LEVEL:-notice}" \
-    "$NOVACRON_BIN/novacron-$name" >"$LOGS/$name.log" 2>&1 &
+    "$NOVACRON_BIN/novacron-$name" >"$LOGS/$log.log" 2>&1 &
   pids+=($!)
 }
 wait_ready() {
   local name=$1 port=$2 pid=$3
   for _ in $(seq 1 150); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "run-stack: novacron-$name exited:" >&2; tail -5 "$LOGS/$name.log" >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || { echo "run-stack: novacron-$name exited:" >&2; tail -5 "$LOGS/${4:-$name}.log" >&2; exit 1; }
     sleep 0.2
   done
   echo "run-stack: novacron-$name not ready:" >&2; curl -s "http://127.0.0.1:$port/readyz" >&2; exit 1
@@ -71,13 +72,17 @@ stop_services() {
 trap stop_services EXIT
 
 start_service placement placement "$PLACEMENT_PORT"
+# The simulated provider creates the VMs placement puts on the simulator's hosts (SIM_* tune it).
+NOVACRON_PROVIDER=sim start_service provider provider_sim "$PROVIDER_PORT" provider-sim
 wait_ready placement "$PLACEMENT_PORT" "${pids[0]}"
+wait_ready provider "$PROVIDER_PORT" "${pids[1]}" provider-sim
 
 cat <<INFO
 NovaCron embedded stack is up
   Kafka (librdkafka mock cluster): $KAFKA_BROKERS   ($topics catalog topics)
   Postgres:                        ${POSTGRES_ADMIN_URL%%\?*}
   novacron-placement:              http://127.0.0.1:$PLACEMENT_PORT/metrics   (log: $LOGS/placement.log)
+  novacron-provider (sim):         http://127.0.0.1:$PROVIDER_PORT/metrics   (log: $LOGS/provider-sim.log)
   From another shell:              .build/debug/novacronctl status
                                    .build/debug/novacronctl events tail
                                    .build/debug/novacronctl vm place my-vm --cpu 2 --memory 4GiB

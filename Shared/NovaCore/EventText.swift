@@ -171,6 +171,18 @@ public enum EventText {
             return String(format: "vm %@ cpu %.0f%% memory %.0f%% %.0f req/s", m.vmID, m.cpu * 100, m.memory * 100, m.requestsPerSecond)
         case let m as Novacron_V1_VMProvisioned:
             return "\(m.vmID) provisioned by \(m.provider) as \(m.providerRef)"
+        case let m as Novacron_V1_ProvisionFailed:
+            return "\(m.vmID) \(m.provider) refused \(m.commandID): \(m.reason)" + (m.retryable ? " (retryable)" : "")
+        case let m as Novacron_V1_VMTerminated:
+            return "\(m.vmID) terminated by \(m.provider)"
+        case let m as Novacron_V1_SnapshotCompleted:
+            return "\(m.vmID) snapshot \(m.snapshotRef) for backup \(m.backupID): \(m.sizeBytes >> 20) MiB"
+        case let m as Novacron_V1_ProvisionVM:
+            return "provision \(m.vmID) on \(m.hostID): \(resources(m.resources))"
+        case let m as Novacron_V1_TerminateVM:
+            return "terminate \(m.vmID)"
+        case let m as Novacron_V1_ProviderMigrateVM:
+            return "move \(m.vmID) \(m.sourceHostID) -> \(m.targetHostID)"
         default:
             return type(of: message).protoMessageName
         }

@@ -34,12 +34,16 @@ public struct Host: Hashable, Sendable, Identifiable {
     public var priceMicrosPerHour: Int64
     public var spot: Bool
     public var state: HostState
+    /// The adapter that runs the host's VMs (`TopicCatalog.providers`); empty for a host no
+    /// adapter manages, whose VMs placement records but asks no provider to create.
+    public var provider: String
 
     public init(
         id: String, capacity: Resources, allocated: Resources = .zero, topology: Topology,
         labels: [String: String] = [:], priceMicrosPerHour: Int64 = 0, spot: Bool = false,
-        state: HostState = .ready
+        state: HostState = .ready, provider: String = ""
     ) {
+        self.provider = provider
         self.id = id
         self.capacity = capacity
         self.allocated = allocated
@@ -65,9 +69,13 @@ public struct Host: Hashable, Sendable, Identifiable {
         if event.priceMicrosPerHour < 0 {
             throw ValidationError(field: "price_micros_per_hour", "must not be negative")
         }
+        if !event.provider.isEmpty && !TopicCatalog.providers.contains(event.provider) {
+            throw ValidationError(
+                field: "provider", "must be one of \(TopicCatalog.providers.joined(separator: ", ")) or empty, got '\(event.provider)'")
+        }
         self.init(
             id: event.hostID, capacity: capacity, topology: try Topology(event.topology).validatedAsLocation(),
-            labels: event.labels, priceMicrosPerHour: event.priceMicrosPerHour, spot: event.spot)
+            labels: event.labels, priceMicrosPerHour: event.priceMicrosPerHour, spot: event.spot, provider: event.provider)
     }
 
     public var registration: Novacron_V1_HostRegistered {
@@ -78,6 +86,7 @@ public struct Host: Hashable, Sendable, Identifiable {
         e.labels = labels
         e.priceMicrosPerHour = priceMicrosPerHour
         e.spot = spot
+        e.provider = provider
         return e
     }
 }

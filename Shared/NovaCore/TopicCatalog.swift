@@ -47,7 +47,7 @@ public enum TopicCatalog {
     public static let deadLetter = "novacron.deadletter"
 
     /// Cloud providers that have a command topic of their own.
-    public static let providers = ["aws", "azure", "gcp", "onprem", "sim"]
+    public static let providers = ["aws", "azure", "gcp", "libvirt", "sim"]
 
     /// The command topic of one provider adapter: `novacron.provider.<name>.commands`.
     public static func providerCommands(_ provider: String) -> String { "novacron.provider.\(provider).commands" }
@@ -83,8 +83,8 @@ public enum TopicCatalog {
                     Novacron_V1_VMPlaced.self, Novacron_V1_PlacementFailed.self, Novacron_V1_VMReleased.self,
                     Novacron_V1_VMStateChanged.self,
                 ],
-                producers: ["novacron-placement", "novacron-cloudadapters", "novacron-sim"],
-                consumers: ["novacron-autoscaler", "novacron-selfhealer", "novacron-backup", "novacron-cloudadapters", "novacronctl", "novacron-sim"]),
+                producers: ["novacron-placement", "novacron-provider"],
+                consumers: ["novacron-autoscaler", "novacron-selfhealer", "novacron-backup", "novacronctl", "novacron-sim"]),
             TopicDescriptor(
                 name: vmTelemetry, partitions: busyPartitions, key: "vm id",
                 messageTypes: [Novacron_V1_VMTelemetry.self],
@@ -136,8 +136,8 @@ public enum TopicCatalog {
                     Novacron_V1_VMProvisioned.self, Novacron_V1_ProvisionFailed.self, Novacron_V1_VMTerminated.self,
                     Novacron_V1_SnapshotCompleted.self, Novacron_V1_PriceQuote.self,
                 ],
-                producers: ["novacron-cloudadapters", "novacron-sim"],
-                consumers: ["novacron-placement", "novacron-backup", "novacron-selfhealer"]),
+                producers: ["novacron-provider"],
+                consumers: ["novacron-backup", "novacron-selfhealer", "novacronctl"]),
         ]
         for provider in providers {
             topics.append(
@@ -148,7 +148,7 @@ public enum TopicCatalog {
                         Novacron_V1_SnapshotVM.self,
                     ],
                     producers: ["novacron-placement", "novacron-backup", "novacron-selfhealer"],
-                    consumers: provider == "sim" ? ["novacron-sim"] : ["novacron-cloudadapters"]))
+                    consumers: ["novacron-provider (NOVACRON_PROVIDER=\(provider))"]))
         }
         topics.append(
             TopicDescriptor(

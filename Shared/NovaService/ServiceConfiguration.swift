@@ -38,7 +38,7 @@ public struct ServiceConfiguration: Sendable {
         ("HTTP_HOST", "address for /healthz /readyz /metrics (default 0.0.0.0)"),
         ("HTTP_PORT", "port for /healthz /readyz /metrics, 0 = any free port (default 8080)"),
         ("LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
-        ("NOVACRON_CONSUMER_GROUP", "Kafka consumer group (default: the service name)"),
+        ("NOVACRON_CONSUMER_GROUP", "Kafka consumer group (default: the service name; novacron-provider-<provider> for an adapter)"),
         ("NOVACRON_SCHEMA", "Postgres schema and role stem (default: the service's own, e.g. placement)"),
         ("NOVACRON_STARTUP_TIMEOUT_SECONDS", "seconds to wait for Kafka and Postgres at start (default 15)"),
         ("NOVACRON_INBOX_RETENTION_HOURS", "hours to keep inbox entries; longer than the topics' retention (default 168)"),
@@ -47,7 +47,7 @@ public struct ServiceConfiguration: Sendable {
     ]
 
     public static func fromEnvironment(
-        _ environment: [String: String], serviceName: String, schema: String
+        _ environment: [String: String], serviceName: String, schema: String, consumerGroup: String? = nil
     ) throws(ConfigurationError) -> ServiceConfiguration {
         let kafka: KafkaConfiguration
         do {
@@ -78,7 +78,7 @@ public struct ServiceConfiguration: Sendable {
             level = .info
         }
         let inboxHours = try integer(environment, "NOVACRON_INBOX_RETENTION_HOURS", default: 168, range: 1...87600)
-        let group = environment["NOVACRON_CONSUMER_GROUP"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
+        let group = environment["NOVACRON_CONSUMER_GROUP"].flatMap { $0.isEmpty ? nil : $0 } ?? consumerGroup ?? serviceName
         var configuration = ServiceConfiguration(
             serviceName: serviceName, kafka: kafka, postgres: postgres, postgresAdmin: admin, schema: schemaName,
             consumerGroup: group, httpHost: environment["HTTP_HOST"] ?? "0.0.0.0", httpPort: port, logLevel: level,

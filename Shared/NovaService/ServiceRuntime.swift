@@ -22,12 +22,17 @@ public struct ServiceDefinition: Sendable {
     public var keyedPartitions: Int32?
     /// Periodic ticks, fired on one replica at a time (the handler must be a `TimedHandler`).
     public var ticks: [Tick]
+    /// The default consumer group (`NOVACRON_CONSUMER_GROUP` overrides it); the service name
+    /// when nil. One executable run as several services (a provider adapter per provider)
+    /// needs a group per service.
+    public var consumerGroup: String?
 
     public init(
         name: String, schema: String? = nil, topics: [String], migrations: [Migration] = [], hooks: FaultHooks = FaultHooks(),
-        keyedPartitions: Int32? = nil, ticks: [Tick] = [],
+        keyedPartitions: Int32? = nil, ticks: [Tick] = [], consumerGroup: String? = nil,
         makeHandler: @escaping @Sendable (ServiceContext) throws -> any EventHandler
     ) {
+        self.consumerGroup = consumerGroup
         self.name = name
         self.schema = schema ?? name
         self.topics = topics
@@ -74,7 +79,7 @@ public enum ServiceRuntime {
         let configuration: ServiceConfiguration
         do {
             configuration = try ServiceConfiguration.fromEnvironment(
-                environment, serviceName: definition.serviceName, schema: definition.schema)
+                environment, serviceName: definition.serviceName, schema: definition.schema, consumerGroup: definition.consumerGroup)
         } catch {
             let table = ServiceConfiguration.variables.map { "  \($0.name): \($0.expects)" }.joined(separator: "\n")
             fail(definition.serviceName, "configuration error: \(error)\nvariables read at start:\n\(table)")

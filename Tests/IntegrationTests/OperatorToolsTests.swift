@@ -163,7 +163,7 @@ import Testing
             "\(root)/scripts/devstack.sh", ["with", "\(root)/scripts/run-stack.sh", "--once", "--placements", "400"],
             environment: [
                 "NOVACRON_RUN_DIR": runDir, "NOVACRON_BIN": env.absoluteBinaries, "NOVACRON_PLACEMENT_PORT": String(try freeTCPPort()),
-                "NOVACRON_PG_PORT": String(try freeTCPPort()),
+                "NOVACRON_PROVIDER_PORT": String(try freeTCPPort()), "NOVACRON_PG_PORT": String(try freeTCPPort()),
             ],
             directory: root, timeout: .seconds(240))
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
@@ -171,6 +171,10 @@ import Testing
         #expect(result.stdout.contains("400 place commands answered of 400"), "\(result.stdout)")
         #expect(result.stdout.contains("placed: ") && result.stdout.contains("decision time in the engine: p50"))
         #expect(result.stdout.contains("utilisation per zone"))
+        // The simulated provider answered every VM placed, running or failed to create.
+        let placed = result.stdout.firstMatch(of: /placed: (\d+)/).map { String($0.1) } ?? "?"
+        #expect(result.stdout.contains("provider (novacron-provider, sim): \(placed) of \(placed) placed VMs answered"), "\(result.stdout)")
+        #expect(result.stdout.contains("placed -> running read: p50"))
         #expect(result.stdout.contains("us-east-a") && result.stdout.contains("total"))
         #expect(result.stdout.contains("--once: scenario played"))
         #expect(result.stderr.contains("novacron-placement knows 900 hosts"))

@@ -28,7 +28,8 @@ extension HostCommand {
         @Option(name: .customLong("label"), help: "Host label KEY=VALUE. Repeatable.") var labels: [String] = []
         @Option(help: "Price in dollars per hour.") var price: String?
         @Flag(help: "A spot (preemptible) host.") var spot = false
-        @Option(help: "The provider that runs it.") var provider: String = "onprem"
+        @Option(help: "The provider adapter that creates its VMs: aws, azure, gcp, libvirt or sim (default: none, unmanaged).")
+        var provider: String = ""
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {

@@ -77,7 +77,8 @@ public struct HostSpec: Sendable {
     public var labels: [String] = []
     public var price: String?
     public var spot = false
-    public var provider: String = "onprem"
+    /// The adapter that runs its VMs (aws, azure, gcp, libvirt, sim); empty: unmanaged.
+    public var provider: String = ""
 
     public init(hostID: String, cpu: String, memory: String, cloud: String, region: String, zone: String) {
         self.hostID = hostID

@@ -267,3 +267,14 @@ actor FleetCache {
         try? state.fleet.place(record.vmID, resources: record.resources, groups: Set(record.groups), onHost: index)
     }
 }
+
+extension FleetCache {
+    /// The provider of each of `hostIDs` the cache knows (empty for an unmanaged host).
+    func providers(of hostIDs: [String]) -> [String: String] {
+        var providers: [String: String] = [:]
+        for id in hostIDs {
+            if let index = state.fleet.index(of: id) { providers[id] = state.fleet.hosts[index].provider }
+        }
+        return providers
+    }
+}

@@ -45,7 +45,7 @@ struct InventoryRepository {
 
     static let hostColumns = """
         host_id, cloud, region, zone, labels::text AS labels, cap_cpu, cap_mem, cap_disk, cap_gpu,
-        alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation
+        alloc_cpu, alloc_mem, alloc_disk, alloc_gpu, price, spot, state, measured, generation, provider
         """
 
     /// Inserts or updates hosts' registrations, in one statement; their allocations are kept.
@@ -58,17 +58,17 @@ struct InventoryRepository {
         let labels = try unique.map { String(decoding: try JSONEncoder().encode($0.labels), as: UTF8.self) }
         try await tx.query(
             """
-            INSERT INTO hosts (host_id, cloud, region, zone, labels, cap_cpu, cap_mem, cap_disk, cap_gpu, price, spot, state)
-            SELECT id, cloud, region, zone, labels::jsonb, cpu, mem, disk, gpu, price, spot, state
+            INSERT INTO hosts (host_id, cloud, region, zone, labels, cap_cpu, cap_mem, cap_disk, cap_gpu, price, spot, state, provider)
+            SELECT id, cloud, region, zone, labels::jsonb, cpu, mem, disk, gpu, price, spot, state, provider
             FROM unnest(\(unique.map(\.id))::text[], \(unique.map(\.topology.cloud))::text[], \(unique.map(\.topology.region))::text[],
                         \(unique.map(\.topology.zone))::text[], \(labels)::text[], \(unique.map(\.capacity.vcpuMillis))::bigint[],
                         \(unique.map(\.capacity.memoryMiB))::bigint[], \(unique.map(\.capacity.diskGiB))::bigint[],
                         \(unique.map(\.capacity.gpus))::bigint[], \(unique.map(\.priceMicrosPerHour))::bigint[],
-                        \(unique.map(\.spot))::bool[], \(unique.map(\.state.rawValue))::text[])
-                 AS r(id, cloud, region, zone, labels, cpu, mem, disk, gpu, price, spot, state)
+                        \(unique.map(\.spot))::bool[], \(unique.map(\.state.rawValue))::text[], \(unique.map(\.provider))::text[])
+                 AS r(id, cloud, region, zone, labels, cpu, mem, disk, gpu, price, spot, state, provider)
             ON CONFLICT (host_id) DO UPDATE SET cloud = EXCLUDED.cloud, region = EXCLUDED.region, zone = EXCLUDED.zone,
               labels = EXCLUDED.labels, cap_cpu = EXCLUDED.cap_cpu, cap_mem = EXCLUDED.cap_mem, cap_disk = EXCLUDED.cap_disk,
-              cap_gpu = EXCLUDED.cap_gpu, price = EXCLUDED.price, spot = EXCLUDED.spot,
+              cap_gpu = EXCLUDED.cap_gpu, price = EXCLUDED.price, spot = EXCLUDED.spot, provider = EXCLUDED.provider,
               generation = hosts.generation + 1, version = \(unescaped: Self.writerVersion)
             """)
     }
@@ -342,7 +342,8 @@ struct InventoryRepository {
                     cloud: try r["cloud"].decode(String.self), region: try r["region"].decode(String.self),
                     zone: try r["zone"].decode(String.self)),
                 labels: labels, priceMicrosPerHour: try r["price"].decode(Int64.self), spot: try r["spot"].decode(Bool.self),
-                state: HostState(rawValue: try r["state"].decode(String.self)) ?? .failed)
+                state: HostState(rawValue: try r["state"].decode(String.self)) ?? .failed,
+                provider: try r["provider"].decode(String.self))
             records.append(
                 HostRecord(
                     host: host, measured: try r["measured"].decode(Double.self), generation: try r["generation"].decode(Int64.self)))

@@ -223,9 +223,20 @@ struct PlacementHandler: EventHandler {
         }
         var answeredByRow = Set<Int>()
         if !pending.isEmpty {
-            for (decided, (index, p)) in zip(try await decideAndClaim(pending, repository), zip(pendingAnswer, pending)) {
+            let decided = try await decideAndClaim(pending, repository)
+            var chosen: [String] = []
+            for (d, p) in zip(decided, pending) where !p.command.dryRun {
+                if case .placed(let event) = d.decision { chosen.append(event.hostID) }
+            }
+            let providers = await cache.providers(of: chosen)
+            for (decided, (index, p)) in zip(decided, zip(pendingAnswer, pending)) {
                 answers[index] = [answer(decided.decision, for: p, payload: decided.payload)]
-                if case .placed = decided.decision, !p.command.dryRun { answeredByRow.insert(index) }
+                if case .placed(let event) = decided.decision, !p.command.dryRun {
+                    answeredByRow.insert(index)
+                    if let provision = ProviderCommands.provision(event, provider: providers[event.hostID] ?? "", labels: p.command.labels) {
+                        answers[index].append(provision)
+                    }
+                }
             }
         }
         let commandAt = Dictionary(uniqueKeysWithValues: run.map { ($0.index, $0.command) })
@@ -397,7 +408,9 @@ struct PlacementHandler: EventHandler {
         event.hostID = placement.hostID
         event.resources = placement.resources.proto
         metrics.decision("released")
+        let provider = try await repository.host(placement.hostID)?.host.provider ?? ""
         return [vmEvent(placement.vmID, event)]
+            + [ProviderCommands.terminate(vmID: placement.vmID, commandID: command.commandID, provider: provider)].compactMap { $0 }
     }
 
     func migrate(_ command: Novacron_V1_MigrateVM, _ repository: InventoryRepository) async throws -> [Emission] {
@@ -433,13 +446,17 @@ struct PlacementHandler: EventHandler {
             previousHost: placement.hostID)
         try await repository.lock(groups: Self.groups(of: request).sorted())
         let (decision, payload) = try await decideAndClaim([move], repository)[0]
-        if case .placed = decision {
-            try await repository.unclaim(placement.resources, on: placement.hostID)
-        } else {
+        guard case .placed(let event) = decision else {
             try await repository.insert([placement])
             await cache.restored(placement)
+            return [answer(decision, for: move, payload: payload)]
         }
+        try await repository.unclaim(placement.resources, on: placement.hostID)
+        let providers = await cache.providers(of: [placement.hostID, event.hostID])
         return [answer(decision, for: move, payload: payload)]
+            + ProviderCommands.move(
+                event, from: placement.hostID, sourceProvider: providers[placement.hostID] ?? "",
+                targetProvider: providers[event.hostID] ?? "", labels: original.labels)
     }
 
     /// Before a placement row goes, the answer it held for the command that made it moves to

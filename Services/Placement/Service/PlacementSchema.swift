@@ -84,5 +84,9 @@ enum PlacementSchema {
                 "UPDATE hosts SET version = 0",
                 "DROP SEQUENCE inventory_version",
             ]),
+        // Placement asks the host's provider adapter to create, terminate and move its VMs.
+        Migration(
+            version: 6, name: "hosts know their provider",
+            sql: "ALTER TABLE hosts ADD COLUMN provider text NOT NULL DEFAULT ''"),
     ]
 }

@@ -12,21 +12,25 @@ actor AnswerBook {
     private(set) var summary = RunSummary()
     private(set) var ledger = FleetLedger()
     private var probes: [String: Novacron_V1_PlacementFailed] = [:]
-    /// VMs placed since the provider side last reported them running.
-    private var newlyPlaced: [Novacron_V1_VMPlaced] = []
+    /// When each VM placed by this run was heard placed, until its provider answers.
+    private var placedAt: [String: ContinuousClock.Instant] = [:]
 
     func publishing(_ commandIDs: [String], at instant: ContinuousClock.Instant) {
         for id in commandIDs { published[id] = instant }
     }
 
-    /// Applies an event from `novacron.vm.events`: a workload answer, a probe answer, or a
-    /// placement someone else asked for (the provider side runs those VMs too).
+    /// Applies an event from `novacron.vm.events`: a workload answer, a probe answer, a
+    /// placement someone else asked for, or the provider's word on a VM placed.
     func heard(_ message: any SwiftProtobuf.Message, at instant: ContinuousClock.Instant) {
         switch message {
         case let placed as Novacron_V1_VMPlaced where !placed.dryRun:
             ledger.apply(placed)
-            newlyPlaced.append(placed)
+            if published[placed.commandID] != nil { placedAt[placed.vmID] = instant }
             answer(placed.commandID, message, at: instant)
+        case let changed as Novacron_V1_VMStateChanged where changed.previous == .placed:
+            guard let placed = placedAt.removeValue(forKey: changed.vmID) else { return }
+            let elapsed = instant - placed
+            summary.recordProvider(changed, afterMillis: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         case let failed as Novacron_V1_PlacementFailed where failed.dryRun:
             probes[failed.commandID] = failed
         case let failed as Novacron_V1_PlacementFailed:
@@ -48,8 +52,6 @@ actor AnswerBook {
 
     func probe(_ commandID: String) -> Novacron_V1_PlacementFailed? { probes[commandID] }
 
-    func takeNewlyPlaced() -> [Novacron_V1_VMPlaced] {
-        defer { newlyPlaced.removeAll() }
-        return newlyPlaced
-    }
+    /// VMs of this run placed and not yet answered by their provider.
+    var awaitingProvider: Int { placedAt.count }
 }

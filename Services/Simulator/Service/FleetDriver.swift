@@ -7,9 +7,10 @@ import SimulatorCore
 import SwiftProtobuf
 
 /// Plays a scenario against a running control plane, through Kafka only: registers the
-/// fleet, keeps it heartbeating and reporting host and VM utilisation, acts as the provider that starts
-/// placed VMs, publishes the workload at the scenario's rate, injects its incidents, and
-/// reports progress and a summary.
+/// fleet (its hosts are the simulated provider's), keeps it heartbeating and reporting host and
+/// VM utilisation, publishes the workload at the scenario's rate, injects its incidents, and
+/// reports progress and a summary, including what `novacron-provider` (sim) made of the
+/// placements.
 final class FleetDriver: Sendable {
     static let producerName = "novacron-sim"
 
@@ -95,22 +96,16 @@ final class FleetDriver: Sendable {
         }
     }
 
-    /// The provider side: every VM placed is reported running on its host.
-    func provide() async throws {
-        while !Task.isCancelled {
-            try await Task.sleep(for: .milliseconds(200))
-            let placed = await book.takeNewlyPlaced()
-            guard !placed.isEmpty else { continue }
-            try await publish(placed.map { p in
-                var running = Novacron_V1_VMStateChanged()
-                running.vmID = p.vmID
-                running.previous = .placed
-                running.current = .running
-                running.hostID = p.hostID
-                running.reason = "started by the simulated provider"
-                return (running, p.vmID, TopicCatalog.vmEvents)
-            })
+    /// Waits until the provider answered every VM placed (running or failed), up to `timeout`;
+    /// returns how many are still waiting.
+    func awaitProvisioning(timeout: Duration) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var waiting = await book.awaitingProvider
+        while waiting > 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            waiting = await book.awaitingProvider
         }
+        return waiting
     }
 
     /// Heartbeats and utilisation samples from every live host, at the scenario's intervals.

@@ -68,13 +68,16 @@ struct Simulator: AsyncParsableCommand {
         output.note("scenario '\(plan.name)', run \(run)")
         let stop = ShutdownSignal()
         let listening = Task { try await driver.listen() }
-        let providing = Task { try await driver.provide() }
         let reporting = Task { try await driver.report() }
         var succeeded = false
         do {
             try await driver.registerFleet(timeout: .seconds(120))
             let (elapsed, complete) = try await driver.placeWorkload(commands, timeout: .seconds(answerTimeout))
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let unanswered = try await driver.awaitProvisioning(timeout: .seconds(answerTimeout))
+            if unanswered > 0 {
+                printError("novacron-sim: \(unanswered) placed VMs got no word from their provider within \(answerTimeout) s; is novacron-provider (sim) running?")
+            }
             let report = await driver.book.summary.render(commands: commands.count, elapsedSeconds: seconds, fleet: await driver.book.ledger)
             // Unbuffered: the process keeps running afterwards, and a pipe would hold it back.
             FileHandle.standardOutput.write(Data((report + "\n").utf8))
@@ -90,7 +93,6 @@ struct Simulator: AsyncParsableCommand {
             await stop.wait()
         }
         reporting.cancel()
-        providing.cancel()
         await driver.close()
         listening.cancel()
         if !succeeded { throw ExitCode(1) }
