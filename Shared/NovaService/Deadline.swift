@@ -57,6 +57,27 @@ public struct Deadlines: Sendable {
             """)
     }
 
+    /// Sets (or moves) many deadlines in one statement; a later entry for the same name and
+    /// key wins.
+    public func set(_ entries: [Deadline], in tx: StoreTransaction) async throws {
+        var latest: [String: Int] = [:]
+        for (i, e) in entries.enumerated() { latest["\(e.name)\u{0}\(e.key)"] = i }
+        let unique = entries.indices.filter { latest["\(entries[$0].name)\u{0}\(entries[$0].key)"] == $0 }.map { entries[$0] }
+        guard !unique.isEmpty else { return }
+        try await tx.query(
+            """
+            INSERT INTO deadlines (name, key, partition, due_ms, payload)
+            SELECT * FROM unnest(\(unique.map(\.name))::text[], \(unique.map(\.key))::text[], \(unique.map(\.partition))::int[],
+                                 \(unique.map(\.slot))::bigint[], \(unique.map { ByteBuffer(bytes: $0.payload) })::bytea[])
+            ON CONFLICT (name, key) DO UPDATE SET due_ms = EXCLUDED.due_ms, payload = EXCLUDED.payload
+            """)
+    }
+
+    /// A deadline for `set(_:in:)`: its partition is that of `partitionKey` (the key's by default).
+    public func entry(_ name: String, key: String, partitionKey: String? = nil, at slot: Int64, payload: [UInt8] = []) -> Deadline {
+        Deadline(name: name, key: key, partition: partitioner.partition(of: partitionKey ?? key), slot: slot, payload: payload)
+    }
+
     public func cancel(_ name: String, key: String, in tx: StoreTransaction) async throws {
         try await tx.query("DELETE FROM deadlines WHERE name = \(name) AND key = \(key)")
     }

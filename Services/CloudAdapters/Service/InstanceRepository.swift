@@ -7,28 +7,36 @@ import PostgresNIO
 struct InstanceRepository {
     let tx: StoreTransaction
 
-    /// The VM's record, locked until the transaction ends (its partition's owner is the only
-    /// writer; the lock keeps a timer and a command of one VM in order all the same).
-    func instance(_ vmID: String) async throws -> InstanceRecord? {
+    /// The records of `vmIDs` that exist, locked until the transaction ends (the partition's
+    /// owner is the only writer; the lock keeps a timer and a command of one VM in order all
+    /// the same). One statement.
+    func instances(_ vmIDs: [String]) async throws -> [String: InstanceRecord] {
+        var records: [String: InstanceRecord] = [:]
+        guard !vmIDs.isEmpty else { return records }
         for try await (vm, host, state, ref, command, target, cpu, mem, disk, gpu) in try await tx.query(
             """
             SELECT vm_id, host_id, state, provider_ref, command_id, target_host_id, cpu, mem, disk, gpu
-            FROM instances WHERE vm_id = \(vmID) FOR UPDATE
+            FROM instances WHERE vm_id = ANY(\(vmIDs)) ORDER BY vm_id FOR UPDATE
             """
         ).decode((String, String, String, String, String, String, Int64, Int64, Int64, Int64).self) {
-            return InstanceRecord(
+            records[vm] = InstanceRecord(
                 vmID: vm, hostID: host, state: InstanceState(rawValue: state) ?? .failed, providerRef: ref, commandID: command,
                 targetHostID: target, resources: Resources(vcpuMillis: cpu, memoryMiB: mem, diskGiB: disk, gpus: gpu))
         }
-        return nil
+        return records
     }
 
-    func save(_ r: InstanceRecord) async throws {
+    /// Inserts or updates records, in one statement.
+    func save(_ records: [InstanceRecord]) async throws {
+        guard !records.isEmpty else { return }
         try await tx.query(
             """
             INSERT INTO instances (vm_id, host_id, state, provider_ref, command_id, target_host_id, cpu, mem, disk, gpu)
-            VALUES (\(r.vmID), \(r.hostID), \(r.state.rawValue), \(r.providerRef), \(r.commandID), \(r.targetHostID),
-                    \(r.resources.vcpuMillis), \(r.resources.memoryMiB), \(r.resources.diskGiB), \(r.resources.gpus))
+            SELECT * FROM unnest(\(records.map(\.vmID))::text[], \(records.map(\.hostID))::text[], \(records.map(\.state.rawValue))::text[],
+                                 \(records.map(\.providerRef))::text[], \(records.map(\.commandID))::text[],
+                                 \(records.map(\.targetHostID))::text[], \(records.map(\.resources.vcpuMillis))::bigint[],
+                                 \(records.map(\.resources.memoryMiB))::bigint[], \(records.map(\.resources.diskGiB))::bigint[],
+                                 \(records.map(\.resources.gpus))::bigint[])
             ON CONFLICT (vm_id) DO UPDATE SET host_id = EXCLUDED.host_id, state = EXCLUDED.state,
               provider_ref = EXCLUDED.provider_ref, command_id = EXCLUDED.command_id, target_host_id = EXCLUDED.target_host_id,
               cpu = EXCLUDED.cpu, mem = EXCLUDED.mem, disk = EXCLUDED.disk, gpu = EXCLUDED.gpu, updated_at = now()

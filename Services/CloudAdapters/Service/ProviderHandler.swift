@@ -23,60 +23,104 @@ struct ProviderHandler: TimedHandler {
     static let snapshotDeadline = "snapshot"
 
     func handle(_ event: DecodedEvent, in tx: StoreTransaction) async throws -> [Emission] {
-        let command = try ProviderCommand(event.message)
+        try await handle(batch: [event], in: tx)[0]
+    }
+
+    /// A batch in a constant number of statements: read the records of its VMs, decide each
+    /// command in order over them (a later command of one VM sees what an earlier one did),
+    /// write the changed records, the snapshots and the deadlines. An invalid command throws,
+    /// and the runtime retries the batch record by record, dead-lettering that one.
+    func handle(batch received: [DecodedEvent], in tx: StoreTransaction) async throws -> [[Emission]] {
+        let commands = try received.map { try ProviderCommand($0.message) }
         let repository = InstanceRepository(tx: tx)
-        let current = try await repository.instance(command.vmID)
-        switch InstanceLifecycle.decide(command, current: current) {
-        case .answer(let outcomes):
-            for outcome in outcomes { metrics.answered(outcome) }
-            return outcomes.flatMap(events.emissions)
-        case .begin(let operation, let record, let report):
-            var backupID = ""
-            if case .snapshot(let commandID, let vmID, let backup) = command {
-                guard try await repository.recordSnapshot(commandID: commandID, vmID: vmID, backupID: backup) else { return [] }
-                backupID = backup
-            } else {
-                try await repository.save(record)
+        var records = try await repository.instances(Array(Set(commands.map(\.vmID))).sorted())
+        var changed: [String: InstanceRecord] = [:]
+        var calls: [Deadline] = []
+        var answers: [[Emission]] = []
+        let now = clock.nowMillis()
+        for command in commands {
+            switch InstanceLifecycle.decide(command, current: records[command.vmID]) {
+            case .answer(let outcomes):
+                for outcome in outcomes { metrics.answered(outcome) }
+                answers.append(outcomes.flatMap(events.emissions))
+            case .begin(let operation, let record, let report):
+                var backupID = ""
+                if case .snapshot(let commandID, let vmID, let backup) = command {
+                    guard try await repository.recordSnapshot(commandID: commandID, vmID: vmID, backupID: backup) else {
+                        answers.append([])
+                        continue
+                    }
+                    backupID = backup
+                } else {
+                    records[command.vmID] = record
+                    changed[command.vmID] = record
+                }
+                let call = PendingCall(operation: operation, commandID: command.commandID, backupID: backupID, startedMillis: now)
+                let due = now + cloud.latency(of: operation, commandID: command.commandID)
+                // One call per VM at a time: a new one replaces the pending one (a terminate
+                // overtakes a create). Snapshots run beside it, one deadline each.
+                calls.append(
+                    operation == .snapshot
+                        ? deadlines.entry(
+                            Self.snapshotDeadline, key: "\(command.vmID)/\(command.commandID)", partitionKey: command.vmID, at: due,
+                            payload: call.encoded)
+                        : deadlines.entry(Self.operationDeadline, key: command.vmID, at: due, payload: call.encoded))
+                metrics.started(operation)
+                answers.append(report.flatMap(events.emissions))
             }
-            let latency = cloud.latency(of: operation, commandID: command.commandID)
-            let pending = PendingCall(operation: operation, commandID: command.commandID, backupID: backupID, startedMillis: clock.nowMillis())
-            if operation == .snapshot {
-                try await deadlines.set(
-                    Self.snapshotDeadline, key: "\(command.vmID)/\(command.commandID)", partitionKey: command.vmID,
-                    at: pending.startedMillis + latency, payload: pending.encoded, in: tx)
-            } else {
-                // Replaces whatever call was pending for the VM: a terminate overtakes a create.
-                try await deadlines.set(
-                    Self.operationDeadline, key: command.vmID, at: pending.startedMillis + latency, payload: pending.encoded, in: tx)
-            }
-            metrics.started(operation)
-            return report.flatMap(events.emissions)
         }
+        try await repository.save(changed.values.sorted { $0.vmID < $1.vmID })
+        try await deadlines.set(calls, in: tx)
+        return answers
     }
 
     func fire(_ deadline: Deadline, now: Int64, in tx: StoreTransaction) async throws -> [Emission] {
-        guard let call = PendingCall(decoding: deadline.payload) else {
-            throw HandlerRejection(code: "bad_deadline", "deadline \(deadline.name)/\(deadline.key) has an unreadable payload")
-        }
-        let vmID = deadline.name == Self.snapshotDeadline ? String(deadline.key.split(separator: "/").first ?? "") : deadline.key
+        try await fire(batch: [deadline], now: now, in: tx)[0]
+    }
+
+    /// Completed calls, in a constant number of statements (snapshots aside): the provider's
+    /// answer to each moves its VM's record and says what to report. A call whose command is no
+    /// longer the record's was overtaken (a terminate replaced a create): its answer is moot.
+    func fire(batch due: [Deadline], now: Int64, in tx: StoreTransaction) async throws -> [[Emission]] {
+        let calls = due.map { d in (deadline: d, call: PendingCall(decoding: d.payload), vmID: Self.vmID(of: d)) }
         let repository = InstanceRepository(tx: tx)
-        guard let record = try await repository.instance(vmID) else { return [] }
-        // A call whose command is no longer the record's was overtaken (a terminate replaced a
-        // create): its answer is moot.
-        if call.operation != .snapshot && record.commandID != call.commandID { return [] }
-        let result = cloud.result(of: call.operation, commandID: call.commandID, record: record)
-        let (next, outcome) = InstanceLifecycle.complete(
-            call.operation, record: record, result: result, snapshot: (call.commandID, call.backupID))
-        if call.operation == .snapshot {
-            switch result {
-            case .success(let ref, let size): try await repository.finishSnapshot(commandID: call.commandID, state: "completed", ref: ref, sizeBytes: size)
-            case .failure(let code, _, _): try await repository.finishSnapshot(commandID: call.commandID, state: "failed: \(code)", ref: "", sizeBytes: 0)
+        var records = try await repository.instances(Array(Set(calls.map(\.vmID))).sorted())
+        var changed: [String: InstanceRecord] = [:]
+        var answers: [[Emission]] = []
+        for (deadline, call, vmID) in calls {
+            guard let call else {
+                FileHandle.standardError.write(Data("novacron-provider: dropped deadline \(deadline.name)/\(deadline.key): unreadable payload\n".utf8))
+                answers.append([])
+                continue
             }
-        } else {
-            try await repository.save(next)
+            guard let record = records[vmID], call.operation == .snapshot || record.commandID == call.commandID else {
+                answers.append([])
+                continue
+            }
+            let result = cloud.result(of: call.operation, commandID: call.commandID, record: record)
+            let (next, outcome) = InstanceLifecycle.complete(
+                call.operation, record: record, result: result, snapshot: (call.commandID, call.backupID))
+            if call.operation == .snapshot {
+                switch result {
+                case .success(let ref, let size):
+                    try await repository.finishSnapshot(commandID: call.commandID, state: "completed", ref: ref, sizeBytes: size)
+                case .failure(let code, _, _):
+                    try await repository.finishSnapshot(commandID: call.commandID, state: "failed: \(code)", ref: "", sizeBytes: 0)
+                }
+            } else {
+                records[vmID] = next
+                changed[vmID] = next
+            }
+            metrics.completed(call.operation, result: result, millis: now - call.startedMillis)
+            answers.append(events.emissions(outcome))
         }
-        metrics.completed(call.operation, result: result, millis: now - call.startedMillis)
-        return events.emissions(outcome)
+        try await repository.save(changed.values.sorted { $0.vmID < $1.vmID })
+        return answers
+    }
+
+    /// The VM a deadline is about: its key, or the part before the slash of a snapshot's.
+    static func vmID(of deadline: Deadline) -> String {
+        deadline.name == snapshotDeadline ? String(deadline.key.split(separator: "/").first ?? "") : deadline.key
     }
 
     func rolledBack() async { metrics.discard() }
