@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        // SHA-256 and HMAC for AWS SigV4 (postgres-nio already depends on it).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -88,7 +90,10 @@ let package = Package(
             path: "Services/Placement/Service"),
         // Cloud-provider adapters: instance lifecycle and the simulated cloud (pure), and the
         // `novacron-provider` executable.
-        .target(name: "CloudAdaptersCore", dependencies: ["NovaCore", "NovaProto"], path: "Services/CloudAdapters/Core"),
+        .target(
+            name: "CloudAdaptersCore",
+            dependencies: ["NovaCore", "NovaProto", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Services/CloudAdapters/Core"),
         .executableTarget(
             name: "CloudAdapters",
             dependencies: [
