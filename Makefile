@@ -21,6 +21,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q pyyaml
+	@python3 -c "import moto.server, boto3, flask_cors" 2>/dev/null || python3 -m pip install -q 'moto[server]' boto3
 
 ## build: compile every target (debug)
 build: deps

@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         // SHA-256 and HMAC for AWS SigV4 (postgres-nio already depends on it).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
+        // The AWS adapter's HTTP client (EC2 Query API).
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -98,6 +100,7 @@ let package = Package(
             name: "CloudAdapters",
             dependencies: [
                 "CloudAdaptersCore", "NovaService", "NovaStore", "NovaCore", "NovaProto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

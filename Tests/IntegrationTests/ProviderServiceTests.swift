@@ -46,19 +46,21 @@ actor TopicLogStore {
     func add(_ topic: String, _ event: DecodedEvent) { events.append((topic, event)) }
 }
 
-/// A simulated-provider deployment: its own schema and consumer group on the sim provider's
-/// catalog command topic, read from the end; this run's VMs carry its prefix.
-struct SimProviderDeployment {
+/// A provider-adapter deployment: its own schema and consumer group on the provider's catalog
+/// command topic, read from the end; this run's VMs carry its prefix.
+struct ProviderDeployment {
     let env: TestEnvironment
     let deployment: ServiceDeployment
+    let topic: String
     var run: String { deployment.schema }
     static let topic = TopicCatalog.providerCommands("sim")
 
-    init(env: TestEnvironment, name: String, environment: [String: String] = [:]) {
+    init(env: TestEnvironment, name: String, provider: String = "sim", environment: [String: String] = [:]) {
         self.env = env
+        topic = TopicCatalog.providerCommands(provider)
         deployment = ServiceDeployment(
             env: env, binary: "novacron-provider", name: name,
-            environment: ["NOVACRON_PROVIDER": "sim", "KAFKA_AUTO_OFFSET_RESET": "latest"].merging(environment) { $1 })
+            environment: ["NOVACRON_PROVIDER": provider, "KAFKA_AUTO_OFFSET_RESET": "latest"].merging(environment) { $1 })
     }
 
     /// Starts replicas and returns once the group consumes every partition of the command
@@ -72,7 +74,7 @@ struct SimProviderDeployment {
                     var probe = Novacron_V1_TerminateVM()
                     probe.commandID = key
                     probe.vmID = key
-                    return try Records.envelope(probe, key: key, topic: Self.topic)
+                    return try Records.envelope(probe, key: key, topic: topic)
                 }, answerKey: { $0.keyString })
             return replicas
         } catch {
@@ -84,15 +86,16 @@ struct SimProviderDeployment {
     func send(_ messages: [any SwiftProtobuf.Message]) async throws {
         try await env.publish(messages.map { m in
             let vmID = (try? Novacron_V1_TerminateVM(serializedBytes: try m.serializedBytes() as [UInt8], extensions: nil, partial: true))?.vmID ?? ""
-            return try Records.envelope(m, key: vmID, topic: Self.topic)
+            return try Records.envelope(m, key: vmID, topic: topic)
         })
     }
 
-    func provision(_ vm: Int, host: String = "h-1", command: String? = nil) -> Novacron_V1_ProvisionVM {
+    /// A create of this run's VM `vm` on `host` (default: this run's `h-1`).
+    func provision(_ vm: Int, host: String? = nil, command: String? = nil) -> Novacron_V1_ProvisionVM {
         var c = Novacron_V1_ProvisionVM()
         c.commandID = command ?? "\(run)-p\(vm)"
         c.vmID = "\(run)-vm\(vm)"
-        c.hostID = "\(run)-\(host)"
+        c.hostID = host ?? "\(run)-h-1"
         c.resources = Resources(vcpuMillis: 1000, memoryMiB: 1024).proto
         return c
     }
@@ -117,7 +120,7 @@ struct SimProviderDeployment {
         let clock = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-clock-\(UUID().uuidString.prefix(8))").path
         try FileClock.write(Self.start, to: clock)
         defer { unlink(clock) }
-        let p = SimProviderDeployment(
+        let p = ProviderDeployment(
             env: env, name: "simidem",
             environment: ["NOVACRON_CLOCK_FILE": clock, "SIM_PROVISION_MS": "1000", "SIM_TERMINATE_MS": "100", "SIM_FAILURE_RATE": "0"])
         var replicas = try await p.startConsuming(["a"])
@@ -127,7 +130,7 @@ struct SimProviderDeployment {
             var noHost = p.provision(9)
             noHost.hostID = ""
             try await p.send([p.provision(1), p.provision(1), p.provision(1, command: "\(p.run)-p1-again"), p.provision(2), noHost])
-            try await p.send([p.terminate(2, command: "\(p.run)-t2"), p.provision(1, host: "h-2", command: "\(p.run)-p1-elsewhere")])
+            try await p.send([p.terminate(2, command: "\(p.run)-t2"), p.provision(1, host: "\(p.run)-h-2", command: "\(p.run)-p1-elsewhere")])
             // Nothing answers before the clock moves, but the refusal of the other host.
             #expect(await log.wait { await $0.messages(Novacron_V1_ProvisionFailed.self).contains { $0.commandID == "\(p.run)-p1-elsewhere" } })
             let refusal = await log.messages(Novacron_V1_ProvisionFailed.self).first { $0.commandID == "\(p.run)-p1-elsewhere" }
@@ -169,13 +172,13 @@ struct SimProviderDeployment {
     @Test func placementDrivesTheSimulatedProvider() async throws {
         let env = try TestEnvironment.current()
         let placement = PlacementDeployment(env: env, name: "plprov")
-        let provider = SimProviderDeployment(
+        let provider = ProviderDeployment(
             env: env, name: "plprov", environment: ["SIM_PROVISION_MS": "20-50", "SIM_MIGRATE_MS": "20-50", "SIM_FAILURE_RATE": "0"])
         let services = try await placement.startConsuming("placement")
         let providers = try await provider.startConsuming(["sim"])
         let run = placement.run
         let log = try TopicLog(
-            env: env, topics: [TopicCatalog.vmEvents, TopicCatalog.providerEvents, SimProviderDeployment.topic], run: run)
+            env: env, topics: [TopicCatalog.vmEvents, TopicCatalog.providerEvents, ProviderDeployment.topic], run: run)
         defer { log.stop() }
         do {
             var hosts = (0..<2).map { i -> Novacron_V1_HostRegistered in

@@ -22,12 +22,15 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `binary` with this process's environment plus `environment`, or exactly
     /// `replacing` when given.
-    public init(binary: String, name: String, environment: [String: String], replacing: [String: String]? = nil) throws {
+    public init(
+        binary: String, name: String, arguments: [String] = [], environment: [String: String], replacing: [String: String]? = nil
+    ) throws {
         self.name = name
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("novacron-test-\(name)-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
         process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
         var env = replacing ?? ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         process.environment = env

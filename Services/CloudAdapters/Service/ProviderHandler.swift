@@ -5,14 +5,15 @@ import NovaProto
 import NovaService
 import NovaStore
 
-/// The simulated provider's handler: a command is decided against the VM's record
-/// (`InstanceLifecycle`) and, when it needs the provider, becomes a deadline at the time the
-/// simulated call completes (`SimulatedCloud`). The deadline fires on the VM's partition owner,
+/// An adapter's handler: a command is decided against the VM's record (`InstanceLifecycle`)
+/// and, when it needs the provider, becomes a deadline: at the time the simulated call
+/// completes (`SimulatedCloud`), or at once for a real provider, whose call is made when it
+/// fires (`AWSCloud`). The deadline fires on the VM's partition owner,
 /// in one transaction with the record, and its events carry ids derived from the deadline, so
 /// a crash anywhere neither loses an answer nor sends one twice.
 struct ProviderHandler: TimedHandler {
     let provider: ProviderKind
-    let cloud: SimulatedCloud
+    let cloud: any ProviderBackend
     let clock: any ServiceClock
     let deadlines: Deadlines
     let metrics: ProviderMetrics
@@ -97,7 +98,7 @@ struct ProviderHandler: TimedHandler {
                 answers.append([])
                 continue
             }
-            let result = cloud.result(of: call.operation, commandID: call.commandID, record: record)
+            let result = await cloud.perform(call.operation, commandID: call.commandID, record: record)
             let (next, outcome) = InstanceLifecycle.complete(
                 call.operation, record: record, result: result, snapshot: (call.commandID, call.backupID))
             if call.operation == .snapshot {

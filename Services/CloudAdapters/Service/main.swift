@@ -4,25 +4,43 @@ import NovaCore
 import NovaService
 
 /// `novacron-provider`: the cloud-provider adapter, one process per provider
-/// (`NOVACRON_PROVIDER`); see README "Providers". Only the simulated provider (`sim`) is
-/// implemented so far; it reads the `SIM_*` variables.
+/// (`NOVACRON_PROVIDER`); see README "Providers". `sim` reads the `SIM_*` variables; `aws`
+/// the usual AWS variables plus NOVACRON_AWS_IMAGE_ID, and checks its credentials at start.
 let environment = ProcessInfo.processInfo.environment
 
-func configurationError(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("novacron-provider: configuration error: \(message)\n".utf8))
-    exit(2)
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data("novacron-provider: \(message)\n".utf8))
+    exit(code)
 }
 
 let provider: ProviderKind
-let cloud: SimulatedCloud
 do {
     provider = try ProviderKind(parsing: environment["NOVACRON_PROVIDER"])
-    guard provider == .sim else {
-        configurationError("NOVACRON_PROVIDER: '\(provider.rawValue)' has no adapter yet; only 'sim' runs in this build")
-    }
-    cloud = try SimulatedCloud(environment: environment)
 } catch {
-    configurationError(error.description)
+    fail("configuration error: \(error.description)", code: 2)
+}
+
+let backend: any ProviderBackend
+switch provider {
+case .sim:
+    do { backend = try SimulatedCloud(environment: environment) } catch { fail("configuration error: \(error.description)", code: 2) }
+case .aws:
+    let client: EC2Client
+    do { client = try EC2Client(environment: environment) } catch { fail("configuration error: \(error.description)", code: 2) }
+    guard let image = environment["NOVACRON_AWS_IMAGE_ID"], !image.isEmpty else {
+        fail("configuration error: NOVACRON_AWS_IMAGE_ID: is required for NOVACRON_PROVIDER=aws (the AMI new instances boot)", code: 2)
+    }
+    // Credentials are checked once at start: refused ones are a configuration error, not a retry.
+    do {
+        _ = try await client.call(EC2Query.describeHosts([]))
+    } catch where error.kind == .auth {
+        fail("configuration error: AWS refused the credentials (\(error)); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION", code: 2)
+    } catch {
+        fail("cannot reach EC2 at \(client.endpoint): \(error)", code: 1)
+    }
+    backend = AWSCloud(client: client, imageID: image)
+case .azure, .gcp, .libvirt:
+    fail("configuration error: NOVACRON_PROVIDER: '\(provider.rawValue)' has no adapter yet; 'sim' and 'aws' run in this build", code: 2)
 }
 
 let definition = ServiceDefinition(
@@ -31,7 +49,7 @@ let definition = ServiceDefinition(
     consumerGroup: provider.consumerGroup
 ) { context in
     ProviderHandler(
-        provider: provider, cloud: cloud, clock: context.clock, deadlines: context.deadlines,
+        provider: provider, cloud: backend, clock: context.clock, deadlines: context.deadlines,
         metrics: ProviderMetrics(registry: context.metrics.registry, provider: provider), events: ProviderEvents(provider: provider))
 }
 
