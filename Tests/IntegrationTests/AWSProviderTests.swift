@@ -113,6 +113,42 @@ struct MotoServer {
         await moto.process.stop()
     }
 
+    /// SIGKILL of the adapter after RunInstances and before its transaction commits: after a
+    /// restart the call fires again, finds the instance by its tag and adopts it: one instance,
+    /// one VMProvisioned naming it.
+    @Test func aCrashBetweenRunInstancesAndTheCommitLeavesOneInstance() async throws {
+        let env = try TestEnvironment.current()
+        let moto = try await MotoServer.start()
+        let setup = try await moto.boto("""
+            h = ec2.allocate_hosts(AvailabilityZone="us-east-1a", InstanceType="m5.large", Quantity=1)["HostIds"][0]
+            print(h, ec2.describe_images()["Images"][0]["ImageId"])
+            """).split(separator: " ").map(String.init)
+        let p = ProviderDeployment(
+            env: env, name: "awscrash", provider: "aws",
+            environment: MotoServer.credentials.merging(["AWS_ENDPOINT_URL": moto.endpoint, "NOVACRON_AWS_IMAGE_ID": setup[1]]) { $1 })
+        let log = try TopicLog(env: env, topics: [TopicCatalog.providerEvents], run: p.run)
+        defer { log.stop() }
+        do {
+            // Armed: the barrier's probes (terminates of unknown VMs) fire no call, the create does.
+            let armed = try await p.startConsuming(["armed"], environment: ["NOVACRON_PROVIDER_CRASH_BEFORE_COMMIT": "1"])
+            try await p.send([p.provision(1, host: setup[0])])
+            let died = await eventually(timeout: .seconds(60)) { armed.all.allSatisfy { !$0.isRunning } }
+            #expect(died, "the adapter was killed inside the completion's transaction")
+            #expect(try await moto.instances(of: "\(p.run)-vm1").count == 1, "RunInstances ran before the crash")
+            #expect(await log.messages(Novacron_V1_VMProvisioned.self).isEmpty, "nothing was committed")
+            await armed.stopAll()
+            let restarted = try await p.deployment.startReady(["restarted"])
+            #expect(await log.wait(timeout: .seconds(60)) { await $0.messages(Novacron_V1_VMProvisioned.self).count == 1 })
+            let instances = try await moto.instances(of: "\(p.run)-vm1")
+            #expect(instances.count == 1, "one instance, adopted: \(instances)")
+            #expect(await log.messages(Novacron_V1_VMProvisioned.self).first?.providerRef == instances.first?.id)
+            await restarted.stopAll()
+        } catch {
+            Issue.record(error)
+        }
+        await moto.process.stop()
+    }
+
     /// With moto verifying every signature after its first four requests (the readiness probe,
     /// then creating an IAM user, its key and its policy): the adapter's SigV4 requests are accepted (it starts, and a VM is
     /// provisioned), and the same key with a wrong secret is a configuration error at start

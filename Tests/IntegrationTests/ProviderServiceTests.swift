@@ -65,8 +65,8 @@ struct ProviderDeployment {
 
     /// Starts replicas and returns once the group consumes every partition of the command
     /// topic: terminate probes for unknown VMs, answered at once with `VMTerminated`.
-    func startConsuming(_ names: [String]) async throws -> ReplicaSet {
-        let replicas = try await deployment.startReady(names)
+    func startConsuming(_ names: [String], environment: [String: String] = [:]) async throws -> ReplicaSet {
+        let replicas = try await deployment.startReady(names, environment: environment)
         do {
             try await env.waitUntilConsuming(
                 partitions: TopicCatalog.quietPartitions, answers: [TopicCatalog.providerEvents],

@@ -43,8 +43,15 @@ case .azure, .gcp, .libvirt:
     fail("configuration error: NOVACRON_PROVIDER: '\(provider.rawValue)' has no adapter yet; 'sim' and 'aws' run in this build", code: 2)
 }
 
+// Tests only: SIGKILL inside the first completion's transaction, after the provider call and
+// before the commit: the crash the adapter's tags and records must survive.
+var hooks = FaultHooks()
+if environment["NOVACRON_PROVIDER_CRASH_BEFORE_COMMIT"] == "1" {
+    hooks.beforeTimerCommit = { _ in kill(getpid(), SIGKILL) }
+}
+
 let definition = ServiceDefinition(
-    name: "provider", schema: provider.schema, topics: [provider.commandTopic], migrations: ProviderSchema.migrations,
+    name: "provider", schema: provider.schema, topics: [provider.commandTopic], migrations: ProviderSchema.migrations, hooks: hooks,
     keyedPartitions: Int32(TopicCatalog.descriptor(for: provider.commandTopic)?.partitions ?? TopicCatalog.quietPartitions),
     consumerGroup: provider.consumerGroup
 ) { context in
