@@ -137,7 +137,7 @@ public enum TopicCatalog {
                     Novacron_V1_SnapshotCompleted.self, Novacron_V1_PriceQuote.self,
                 ],
                 producers: ["novacron-provider"],
-                consumers: ["novacron-backup", "novacron-selfhealer", "novacronctl"]),
+                consumers: ["novacron-placement", "novacron-backup", "novacron-selfhealer", "novacronctl"]),
         ]
         for provider in providers {
             topics.append(

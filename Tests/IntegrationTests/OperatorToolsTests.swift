@@ -28,6 +28,8 @@ import Testing
         (["vm", "frobnicate"], "Unexpected argument 'frobnicate'"),
         (["host", "register", "h-1", "--cpu", "8", "--memory", "16GiB", "--cloud", "c", "--region", "r", "--zone", ""], "topology.zone: must not be empty"),
         (["host", "register", "h-1", "--cpu", "8", "--memory", "16GiB", "--cloud", "c", "--region", "r", "--zone", "z", "--price", "-1"], "--price"),
+        (["host", "register", "h-1", "--cpu", "8", "--memory", "16GiB", "--cloud", "c", "--region", "r", "--zone", "z", "--provider", "ibm"],
+         "provider: must be one of aws, azure, gcp, libvirt, sim"),
         (["events", "tail", "--topic", "novacron.nope"], "'novacron.nope' is not a catalog topic"),
         (["events", "tail", "--since", "yesterday"], "--since: 'yesterday' is neither a duration nor a time"),
         (["events", "tail", "--limit", "0"], "--limit: 0 must be at least 1"),

@@ -242,4 +242,39 @@ struct ProviderDeployment {
         await providers.stopAll()
         for service in services { await service.stop() }
     }
+
+    /// A create the provider cannot carry out gives the claim back: placement reads the
+    /// `ProvisionFailed` of its own provision command, releases the VM (no terminate: there is
+    /// no instance) and its host's allocation returns to zero.
+    @Test func aFailedCreateGivesTheClaimBack() async throws {
+        let env = try TestEnvironment.current()
+        let placement = PlacementDeployment(env: env, name: "plfail")
+        let provider = ProviderDeployment(env: env, name: "plfail", environment: ["SIM_PROVISION_MS": "10", "SIM_FAILURE_RATE": "1"])
+        let services = try await placement.startConsuming("placement")
+        let providers = try await provider.startConsuming(["sim"])
+        let run = placement.run
+        let log = try TopicLog(env: env, topics: [TopicCatalog.vmEvents, TopicCatalog.providerEvents, ProviderDeployment.topic], run: run)
+        defer { log.stop() }
+        do {
+            var h = placement.host(0)
+            h.provider = "sim"
+            try await placement.publish([(TopicCatalog.hostEvents, h.hostID, h)])
+            #expect(await placement.waitForHosts(1))
+            let command = placement.place(1)
+            try await placement.publish([(TopicCatalog.vmCommands, command.vmID, command)])
+            #expect(await log.wait { await $0.messages(Novacron_V1_VMReleased.self).contains { $0.vmID == command.vmID } })
+            let failed = await log.messages(Novacron_V1_ProvisionFailed.self)
+            #expect(failed.count == 1 && failed.first?.commandID == "\(command.commandID)/provision")
+            let released = try #require(await log.messages(Novacron_V1_VMReleased.self).first)
+            #expect(released.commandID == "\(command.commandID)/provision" && released.hostID == h.hostID)
+            #expect(try await placement.allocatedCPU() == 0)
+            #expect(await log.messages(Novacron_V1_TerminateVM.self).isEmpty, "no instance to terminate")
+            let state = await log.messages(Novacron_V1_VMStateChanged.self).first
+            #expect(state?.current == .failed && state?.reason.isEmpty == false)
+        } catch {
+            Issue.record(error)
+        }
+        await providers.stopAll()
+        for service in services { await service.stop() }
+    }
 }

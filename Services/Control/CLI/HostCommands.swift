@@ -39,7 +39,7 @@ extension HostCommand {
             spec.labels = labels
             spec.price = price
             spec.spot = spot
-            spec.provider = try Identifier.check(provider, what: "provider", option: "--provider")
+            spec.provider = provider.isEmpty ? "" : try Identifier.check(provider, what: "provider", option: "--provider")
             let registration = try spec.registration()
             let delivered = try await HostEventRun(connection: connection).publish(registration, hostID: registration.hostID)
             print("\(EventText.line(registration)) (\(delivered.topic)[\(delivered.partition)]@\(delivered.offset))")

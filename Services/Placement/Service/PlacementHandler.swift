@@ -120,8 +120,11 @@ struct PlacementHandler: EventHandler {
 
     private func handleOne(_ event: DecodedEvent, _ repository: InventoryRepository) async throws -> [Emission] {
         switch event.message {
-        case is Novacron_V1_StartVM, is Novacron_V1_StopVM:
+        case is Novacron_V1_StartVM, is Novacron_V1_StopVM, is Novacron_V1_VMProvisioned, is Novacron_V1_VMTerminated,
+            is Novacron_V1_SnapshotCompleted, is Novacron_V1_PriceQuote:
             return []
+        case let m as Novacron_V1_ProvisionFailed:
+            return try await provisionFailed(m, repository)
         case let m as Novacron_V1_ReleaseVM:
             return try await answering(m.commandID, repository) { try await release(m, repository) }
         case let m as Novacron_V1_MigrateVM:
@@ -391,7 +394,9 @@ struct PlacementHandler: EventHandler {
         return versions
     }
 
-    func release(_ command: Novacron_V1_ReleaseVM, _ repository: InventoryRepository) async throws -> [Emission] {
+    /// Frees a VM's resources; `terminate` asks its host's provider to delete the instance
+    /// (not when the provider just said it never made one).
+    func release(_ command: Novacron_V1_ReleaseVM, _ repository: InventoryRepository, terminate: Bool = true) async throws -> [Emission] {
         guard let placement = try await repository.placement(of: command.vmID) else {
             metrics.failure("UNKNOWN_VM")
             return [vmEvent(command.vmID, PlacementEvents.invalid("VM '\(command.vmID)' is not placed", commandID: command.commandID, vmID: command.vmID, dryRun: false, reason: .unknownVm))]
@@ -408,9 +413,31 @@ struct PlacementHandler: EventHandler {
         event.hostID = placement.hostID
         event.resources = placement.resources.proto
         metrics.decision("released")
-        let provider = try await repository.host(placement.hostID)?.host.provider ?? ""
+        let provider = terminate ? try await repository.host(placement.hostID)?.host.provider ?? "" : ""
         return [vmEvent(placement.vmID, event)]
             + [ProviderCommands.terminate(vmID: placement.vmID, commandID: command.commandID, provider: provider)].compactMap { $0 }
+    }
+
+    /// The provider could not create a VM placement put on one of its hosts: the claim is
+    /// given back (the VM does not run there), announced as `VMReleased` whose command id is
+    /// the failed one's, and the VM is free to be placed again (the self-healer's job). A
+    /// failure of any other command, or of a create that is no longer the VM's placement (it
+    /// moved since), changes nothing.
+    func provisionFailed(_ failure: Novacron_V1_ProvisionFailed, _ repository: InventoryRepository) async throws -> [Emission] {
+        guard failure.commandID.hasSuffix("/provision"), let placement = try await repository.placement(of: failure.vmID),
+            "\(placement.commandID)/provision" == failure.commandID
+        else { return [] }
+        var release = Novacron_V1_ReleaseVM()
+        release.commandID = failure.commandID
+        release.vmID = failure.vmID
+        var emissions = try await self.release(release, repository, terminate: false)
+        metrics.failure("PROVISION_FAILED")
+        emissions = emissions.map { e in
+            guard var released = e.message as? Novacron_V1_VMReleased else { return e }
+            released.commandID = failure.commandID
+            return Emission(topic: e.topic, key: e.key, message: released)
+        }
+        return emissions
     }
 
     func migrate(_ command: Novacron_V1_MigrateVM, _ repository: InventoryRepository) async throws -> [Emission] {

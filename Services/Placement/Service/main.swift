@@ -20,7 +20,7 @@ if let raw = environment["PLACEMENT_DEFAULT_STRATEGY"] {
 }
 
 let definition = ServiceDefinition(
-    name: "placement", topics: [TopicCatalog.hostEvents, TopicCatalog.hostTelemetry, TopicCatalog.vmCommands],
+    name: "placement", topics: [TopicCatalog.hostEvents, TopicCatalog.hostTelemetry, TopicCatalog.vmCommands, TopicCatalog.providerEvents],
     migrations: PlacementSchema.migrations
 ) { context in
     PlacementHandler(
