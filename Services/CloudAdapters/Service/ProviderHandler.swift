@@ -88,17 +88,25 @@ struct ProviderHandler: TimedHandler {
         var records = try await repository.instances(Array(Set(calls.map(\.vmID))).sorted())
         var changed: [String: InstanceRecord] = [:]
         var answers: [[Emission]] = []
-        for (deadline, call, vmID) in calls {
+        // The calls of a batch are of distinct VMs (one pending call per VM; a snapshot changes
+        // no record), so they go to the provider together, at most `Self.callsInFlight` at once.
+        var live: [(index: Int, call: PendingCall, record: InstanceRecord)] = []
+        for (index, (deadline, call, vmID)) in calls.enumerated() {
             guard let call else {
                 FileHandle.standardError.write(Data("novacron-provider: dropped deadline \(deadline.name)/\(deadline.key): unreadable payload\n".utf8))
+                continue
+            }
+            guard let record = records[vmID], call.operation == .snapshot || record.commandID == call.commandID else { continue }
+            live.append((index, call, record))
+        }
+        let results = await perform(live.map { ($0.index, $0.call, $0.record) })
+        let byIndex = Dictionary(uniqueKeysWithValues: live.map { ($0.index, $0) })
+        for index in calls.indices {
+            guard let (_, call, record) = byIndex[index], let result = results[index] else {
                 answers.append([])
                 continue
             }
-            guard let record = records[vmID], call.operation == .snapshot || record.commandID == call.commandID else {
-                answers.append([])
-                continue
-            }
-            let result = await cloud.perform(call.operation, commandID: call.commandID, record: record)
+            let vmID = record.vmID
             let (next, outcome) = InstanceLifecycle.complete(
                 call.operation, record: record, result: result, snapshot: (call.commandID, call.backupID))
             if call.operation == .snapshot {
@@ -117,6 +125,27 @@ struct ProviderHandler: TimedHandler {
         }
         try await repository.save(changed.values.sorted { $0.vmID < $1.vmID })
         return answers
+    }
+
+    static let callsInFlight = 16
+
+    /// Makes the calls concurrently, at most `callsInFlight` at once; results by index.
+    private func perform(_ calls: [(Int, PendingCall, InstanceRecord)]) async -> [Int: ProviderResult] {
+        let cloud = cloud
+        return await withTaskGroup(of: (Int, ProviderResult).self) { group in
+            var results: [Int: ProviderResult] = [:]
+            var pending = calls[...]
+            func launch() {
+                guard let (index, call, record) = pending.popFirst() else { return }
+                group.addTask { (index, await cloud.perform(call.operation, commandID: call.commandID, record: record)) }
+            }
+            for _ in 0..<Self.callsInFlight { launch() }
+            while let (index, result) = await group.next() {
+                results[index] = result
+                launch()
+            }
+            return results
+        }
     }
 
     /// The VM a deadline is about: its key, or the part before the slash of a snapshot's.
