@@ -9,7 +9,7 @@ import CloudAdaptersCore
 /// too. Migration and snapshots are not implemented for AWS yet and are refused as such.
 struct AWSCloud: ProviderBackend {
     let client: EC2Client
-    /// The AMI new instances boot (NOVACRON_AWS_IMAGE_ID); a command's own image wins.
+    /// The AMI new instances boot (NOVACRON_AWS_IMAGE_ID).
     let imageID: String
 
     func latency(of operation: ProviderOperation, commandID: String) -> Int64 { 0 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CloudAdaptersCore
 import Foundation
+import NovaCore
 import NIOCore
 import NIOHTTP1
 
@@ -24,16 +25,16 @@ struct EC2Client: Sendable {
 
     /// From the usual variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
     /// AWS_REGION (or AWS_DEFAULT_REGION), AWS_ENDPOINT_URL (default the region's endpoint).
-    init(environment: [String: String], http: HTTPClient = .shared) throws(ConfigurationProblem) {
-        func required(_ name: String) throws(ConfigurationProblem) -> String {
-            guard let value = environment[name], !value.isEmpty else { throw ConfigurationProblem(variable: name, "is required for NOVACRON_PROVIDER=aws") }
+    init(environment: [String: String], http: HTTPClient = .shared) throws(ValidationError) {
+        func required(_ name: String) throws(ValidationError) -> String {
+            guard let value = environment[name], !value.isEmpty else { throw ValidationError(field: name, "is required for NOVACRON_PROVIDER=aws") }
             return value
         }
         let region = environment["AWS_REGION"].flatMap { $0.isEmpty ? nil : $0 } ?? environment["AWS_DEFAULT_REGION"] ?? ""
-        guard !region.isEmpty else { throw ConfigurationProblem(variable: "AWS_REGION", "is required for NOVACRON_PROVIDER=aws (or AWS_DEFAULT_REGION)") }
+        guard !region.isEmpty else { throw ValidationError(field: "AWS_REGION", "is required for NOVACRON_PROVIDER=aws (or AWS_DEFAULT_REGION)") }
         let endpoint = environment["AWS_ENDPOINT_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://ec2.\(region).amazonaws.com"
         guard let url = URL(string: endpoint), let host = url.host, url.scheme == "http" || url.scheme == "https" else {
-            throw ConfigurationProblem(variable: "AWS_ENDPOINT_URL", "must be an http(s) URL, got '\(endpoint)'")
+            throw ValidationError(field: "AWS_ENDPOINT_URL", "must be an http(s) URL, got '\(endpoint)'")
         }
         self.endpoint = endpoint.hasSuffix("/") ? endpoint : endpoint + "/"
         self.host = url.port.map { "\(host):\($0)" } ?? host
@@ -98,15 +99,4 @@ struct EC2Client: Sendable {
         } while !token.isEmpty
         return found
     }
-}
-
-/// A missing or malformed variable, named.
-struct ConfigurationProblem: Error, CustomStringConvertible {
-    var variable: String
-    var problem: String
-    init(variable: String, _ problem: String) {
-        self.variable = variable
-        self.problem = problem
-    }
-    var description: String { "\(variable): \(problem)" }
 }

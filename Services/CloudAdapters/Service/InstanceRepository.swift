@@ -59,13 +59,4 @@ struct InstanceRepository {
         try await tx.query(
             "UPDATE snapshots SET state = \(state), ref = \(ref), size_bytes = \(sizeBytes) WHERE command_id = \(commandID)")
     }
-
-    /// Instances per state, for the metrics.
-    func counts() async throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for try await (state, n) in try await tx.query("SELECT state, count(*)::bigint FROM instances GROUP BY state").decode((String, Int64).self) {
-            counts[state] = Int(n)
-        }
-        return counts
-    }
 }

@@ -12,7 +12,6 @@ import NovaStore
 /// in one transaction with the record, and its events carry ids derived from the deadline, so
 /// a crash anywhere neither loses an answer nor sends one twice.
 struct ProviderHandler: TimedHandler {
-    let provider: ProviderKind
     let cloud: any ProviderBackend
     let clock: any ServiceClock
     let deadlines: Deadlines

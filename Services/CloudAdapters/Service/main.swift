@@ -56,7 +56,7 @@ let definition = ServiceDefinition(
     consumerGroup: provider.consumerGroup
 ) { context in
     ProviderHandler(
-        provider: provider, cloud: backend, clock: context.clock, deadlines: context.deadlines,
+        cloud: backend, clock: context.clock, deadlines: context.deadlines,
         metrics: ProviderMetrics(registry: context.metrics.registry, provider: provider), events: ProviderEvents(provider: provider))
 }
 
