@@ -43,18 +43,9 @@ public struct Deadlines: Sendable {
         self.partitioner = partitioner
     }
 
-    /// Sets (or moves) deadline `name` of `key` to `slot`. The deadline belongs to the
-    /// partition of `partitionKey` (the key itself by default): a key naming several things of
-    /// one aggregate (`vm-1/backup-7`) stays with the aggregate's owner.
-    public func set(
-        _ name: String, key: String, partitionKey: String? = nil, at slot: Int64, payload: [UInt8] = [], in tx: StoreTransaction
-    ) async throws {
-        try await tx.query(
-            """
-            INSERT INTO deadlines (name, key, partition, due_ms, payload)
-            VALUES (\(name), \(key), \(partitioner.partition(of: partitionKey ?? key)), \(slot), \(ByteBuffer(bytes: payload)))
-            ON CONFLICT (name, key) DO UPDATE SET due_ms = EXCLUDED.due_ms, payload = EXCLUDED.payload
-            """)
+    /// Sets (or moves) deadline `name` of `key` to `slot`.
+    public func set(_ name: String, key: String, at slot: Int64, payload: [UInt8] = [], in tx: StoreTransaction) async throws {
+        try await set([entry(name, key: key, at: slot, payload: payload)], in: tx)
     }
 
     /// Sets (or moves) many deadlines in one statement; a later entry for the same name and
