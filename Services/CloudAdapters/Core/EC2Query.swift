@@ -101,9 +101,7 @@ public enum EC2Query {
 
     static func clientToken(_ commandID: String) -> String {
         guard commandID.utf8.count > 64 || commandID.utf8.contains(where: { $0 > 127 }) else { return commandID }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in commandID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "nc-\(String(hash, radix: 16))-\(commandID.utf8.count)"
+        return "nc-\(String(StableHash.fnv1a(commandID), radix: 16))-\(commandID.utf8.count)"
     }
 }
 

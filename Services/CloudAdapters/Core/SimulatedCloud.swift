@@ -93,11 +93,7 @@ public struct SimulatedCloud: Sendable, Hashable {
     }
 
     private func draw(_ operation: ProviderOperation, _ commandID: String, salt: UInt64) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(operation.rawValue)/\(commandID)".utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        return SplitMix64.mix(hash ^ SplitMix64.mix(seed &+ salt))
+        SplitMix64.mix(StableHash.fnv1a("\(operation.rawValue)/\(commandID)") ^ SplitMix64.mix(seed &+ salt))
     }
 
     private static func pick(_ range: ClosedRange<Int64>, _ draw: UInt64) -> Int64 {
