@@ -425,19 +425,14 @@ struct PlacementHandler: EventHandler {
     /// moved since), changes nothing.
     func provisionFailed(_ failure: Novacron_V1_ProvisionFailed, _ repository: InventoryRepository) async throws -> [Emission] {
         guard failure.commandID.hasSuffix("/provision"), let placement = try await repository.placement(of: failure.vmID),
-            "\(placement.commandID)/provision" == failure.commandID
+            ProviderCommands.provisionID(placeCommandID: placement.commandID, vmID: placement.vmID, hostID: placement.hostID)
+                == failure.commandID
         else { return [] }
         var release = Novacron_V1_ReleaseVM()
         release.commandID = failure.commandID
         release.vmID = failure.vmID
-        var emissions = try await self.release(release, repository, terminate: false)
         metrics.failure("PROVISION_FAILED")
-        emissions = emissions.map { e in
-            guard var released = e.message as? Novacron_V1_VMReleased else { return e }
-            released.commandID = failure.commandID
-            return Emission(topic: e.topic, key: e.key, message: released)
-        }
-        return emissions
+        return try await self.release(release, repository, terminate: false)
     }
 
     func migrate(_ command: Novacron_V1_MigrateVM, _ repository: InventoryRepository) async throws -> [Emission] {

@@ -8,12 +8,13 @@ import NovaService
 ///
 /// A command's id derives from the decision's (`<command id>/provision` ...): the emission
 /// commits with the decision and a repeated command is answered from the stored answer without
-/// emitting again, so an id is sent once. Decisions without a command id get a fresh one.
+/// emitting again, so an id is sent once. Decisions without a command id get a fresh one (a
+/// create: one derived from VM and host, see `provisionID`).
 enum ProviderCommands {
     static func provision(_ placed: Novacron_V1_VMPlaced, provider: String, labels: [String: String]) -> Emission? {
         guard !provider.isEmpty else { return nil }
         var c = Novacron_V1_ProvisionVM()
-        c.commandID = derivedID(placed.commandID, "provision")
+        c.commandID = provisionID(placeCommandID: placed.commandID, vmID: placed.vmID, hostID: placed.hostID)
         c.vmID = placed.vmID
         c.hostID = placed.hostID
         c.resources = placed.resources
@@ -47,6 +48,13 @@ enum ProviderCommands {
         c.sourceHostID = source
         c.targetHostID = placed.hostID
         return [Emission(topic: TopicCatalog.providerCommands(targetProvider), key: placed.vmID, message: c)]
+    }
+
+    /// The id of the create a placement asks for: `<command id>/provision`, or for a placement
+    /// made without a command id `<vm>@<host>/provision`, so the provider's answer can always be
+    /// matched back to the placement it is about.
+    static func provisionID(placeCommandID: String, vmID: String, hostID: String) -> String {
+        "\(placeCommandID.isEmpty ? "\(vmID)@\(hostID)" : placeCommandID)/provision"
     }
 
     private static func derivedID(_ commandID: String, _ step: String) -> String {
